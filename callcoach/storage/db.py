@@ -1,0 +1,114 @@
+"""The database handle: an async SQLAlchemy engine plus migrations run at start-up.
+
+SQLite (aiosqlite, WAL) is the embedded default; PostgreSQL (asyncpg) works by changing the URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.dml import Insert
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def now() -> float:
+    return time.time()
+
+
+def normalise_url(url: str) -> str:
+    """Accept the plain URLs people write and pick the async driver for them."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://") :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url
+
+
+class Database:
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = normalise_url(url)
+        self.engine: AsyncEngine = self._make_engine(echo)
+
+    def _make_engine(self, echo: bool) -> AsyncEngine:
+        if self.url.startswith("sqlite"):
+            path = self.url.split(":///", 1)[1] if ":///" in self.url else ""
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_async_engine(self.url, echo=echo, connect_args={"timeout": 30})
+
+            @event.listens_for(engine.sync_engine, "connect")
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                # WAL lets the web handlers read while the worker writes; foreign keys are off
+                # by default in SQLite and the schema relies on ON DELETE CASCADE.
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.execute("PRAGMA busy_timeout=30000")
+                cur.close()
+
+            return engine
+        return create_async_engine(self.url, echo=echo, pool_pre_ping=True)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest revision (idempotent)."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:
+            return False
+
+    def begin(self) -> Any:
+        return self.engine.begin()
+
+    def connect(self) -> Any:
+        return self.engine.connect()
+
+    def insert_ignore(self, table: Table, values: Mapping[str, Any], *conflict_cols: str) -> Insert:
+        """INSERT that does nothing when a row with the same unique key exists."""
+        ins: Any = postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)
+        return ins.values(**values).on_conflict_do_nothing(index_elements=list(conflict_cols))  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+_migrate_lock = asyncio.Lock()
+
+
+def _upgrade(sync_conn: Connection) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = sync_conn
+    command.upgrade(cfg, "head")
+
+
+async def run_in_transaction(db: Database, fn: Any) -> Any:
+    async with db.begin() as conn:
+        return await fn(conn)
+
+
+__all__ = ["AsyncConnection", "Database", "normalise_url", "now", "run_in_transaction"]

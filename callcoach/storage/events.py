@@ -1,0 +1,43 @@
+"""Accepted portal events, stored before the portal gets its 200."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from callcoach.storage.db import Database, now
+from callcoach.storage.schema import events
+
+
+class EventRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @staticmethod
+    async def add(conn: AsyncConnection, portal_id: int, event: str, payload: dict[str, Any]) -> int:
+        result = await conn.execute(
+            events.insert().values(portal_id=portal_id, event=event, payload=payload, received_at=now())
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    @staticmethod
+    async def mark_processed(conn: AsyncConnection, event_id: int) -> None:
+        await conn.execute(update(events).where(events.c.id == event_id).values(processed_at=now()))
+
+    async def unprocessed(self, limit: int = 500) -> list[dict[str, Any]]:
+        async with self.db.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(events).where(events.c.processed_at.is_(None)).order_by(events.c.id).limit(limit)
+                )
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    async def count(self, portal_id: int | None = None) -> int:
+        query = select(func.count()).select_from(events)
+        if portal_id is not None:
+            query = query.where(events.c.portal_id == portal_id)
+        async with self.db.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
