@@ -1,0 +1,236 @@
+"""The composition root: builds every service from Settings and wires the aiohttp app.
+
+Resources live in ``cleanup_ctx`` (aiohttp's pattern for things started and stopped with the
+app), so a test can start and stop as many apps as it likes in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from callcoach import __version__
+from callcoach.config import Settings
+from callcoach.context import SERVICES, Services
+from callcoach.handlers import b24 as b24_routes
+from callcoach.handlers import health as health_routes
+from callcoach.installer import Installer
+from callcoach.metrics import Metrics
+from callcoach.pipeline.categories import merge_categories
+from callcoach.pipeline.models import Category, Findings
+from callcoach.portal_clients import PortalClients
+from callcoach.storage import Job, Store
+from callcoach.storage.portals import Portal
+from callcoach.workflow.call_flow import CallFlow, FlowDeps
+from callcoach.workflow.intake import Intake
+from callcoach.workflow.retention import remove_old_audio
+from callcoach.workflow.runner import JobRunner
+from callcoach.workflow.sweep import sweep_all
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, *, analyzer: Any = None, start_worker: bool = True) -> web.Application:
+    """The app; ``analyzer`` may be passed in so that tests share one loaded model."""
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app.add_routes(b24_routes.routes)
+    app.add_routes(health_routes.routes)
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        services = await build_services(settings, analyzer=analyzer)
+        app[SERVICES] = services
+        wire_optional_parts(app, services)
+        scheduler = AsyncIOScheduler()
+        try:
+            if start_worker:
+                await start_background(services, scheduler)
+            yield
+        finally:
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+            await stop_services(services)
+
+    app.cleanup_ctx.append(resources)
+    return app
+
+
+async def build_services(settings: Settings, *, analyzer: Any = None) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = await Store.open(settings.effective_database_url)
+    metrics = Metrics()
+    session = aiohttp.ClientSession(headers={"User-Agent": f"{settings.app_name}/{__version__}"})
+    clients = PortalClients(settings, session, store.portals, metrics)
+    installer = Installer(settings, store, clients)
+    services = Services(
+        settings=settings,
+        store=store,
+        metrics=metrics,
+        session=session,
+        clients=clients,
+        installer=installer,
+        intake=Intake(store),
+    )
+    if analyzer is None:
+        from callcoach.pipeline.analyzer import Analyzer
+
+        analyzer = Analyzer(settings)
+    services.analyzer = analyzer
+    services.extras["executor"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
+    if settings.webhook_url:
+        await register_webhook_portal(services)
+    return services
+
+
+async def register_webhook_portal(services: Services) -> Portal:
+    """Inbound-webhook mode: one pseudo-portal whose 'endpoint' is the webhook URL."""
+    url = str(services.settings.webhook_url)
+    host = urlsplit(url).netloc
+    return await services.store.portals.upsert_install(
+        member_id=f"webhook:{host}",
+        domain=host,
+        client_endpoint=url if url.endswith("/") else url + "/",
+        server_endpoint="",
+        access_token="",
+        refresh_token="",
+        expires_at=0,
+        application_token="",
+        scope="",
+        mode="webhook",
+    )
+
+
+def make_flow(services: Services) -> CallFlow:
+    settings = services.settings
+    loop_executor = services.extras["executor"]
+
+    async def analyze(path: Path, categories: Sequence[Category]) -> Findings:
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        findings: Findings = await loop.run_in_executor(
+            loop_executor, partial(services.analyzer.analyze_file, path, categories=list(categories))
+        )
+        services.metrics.stage_seconds.labels("analysis").observe(time.monotonic() - started)
+        services.metrics.audio_seconds.inc(findings.duration)
+        return findings
+
+    async def categories_for(portal: Portal) -> list[Category]:
+        return merge_categories(await services.store.categories.custom(portal.id))
+
+    def page_url(job: Job) -> str | None:
+        base = settings.public_base()
+        if not base:
+            return None
+        from callcoach.report.links import sign_call_link
+
+        return sign_call_link(settings.signing_key(), base, job.id, settings.link_ttl_days * 86400)
+
+    async def group_proposals(portal: Portal) -> None:
+        from callcoach.pipeline.proposals import group_candidates
+
+        embedder = getattr(services.analyzer, "embedder", None)
+        await services.store.categories.regroup(
+            portal.id,
+            lambda quotes: (
+                group_candidates(quotes, embedder=embedder) if embedder else group_candidates(quotes)
+            ),
+        )
+
+    return CallFlow(
+        FlowDeps(
+            settings=settings,
+            store=services.store,
+            client_for=services.clients.for_portal,
+            analyze=analyze,
+            categories_for=categories_for,
+            page_url=page_url,
+            notify=services.extras.get("notify"),
+            summarize=services.extras.get("summarize"),
+            group_proposals=group_proposals,
+            on_stage=lambda stage, s: services.metrics.stage_seconds.labels(stage).observe(s),
+        )
+    )
+
+
+def wire_optional_parts(app: web.Application, services: Services) -> None:
+    """Chat bot, CoPilot, dashboard: each wires itself in when its module is present."""
+    for name in ("callcoach.bot.wiring", "callcoach.handlers.dashboard_wiring"):
+        try:
+            module = __import__(name, fromlist=["wire"])
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.wire(app, services)
+
+
+async def start_background(services: Services, scheduler: AsyncIOScheduler) -> None:
+    settings = services.settings
+    loop = asyncio.get_running_loop()
+    # Load the models off the event loop: /healthz answers meanwhile and says they are loading.
+    load = loop.run_in_executor(services.extras["executor"], services.analyzer.load)
+    services.extras["model_load"] = load
+    load.add_done_callback(_log_load_failure)
+    runner = JobRunner(settings, services.store, make_flow(services), services.metrics)
+    services.runner = runner
+    services.intake.wake = runner.wake
+    await runner.start()
+    if settings.sweep_minutes > 0:
+        scheduler.add_job(
+            _sweep,
+            "interval",
+            minutes=settings.sweep_minutes,
+            args=[services],
+            id="sweep",
+            max_instances=1,
+            coalesce=True,
+        )
+    scheduler.add_job(
+        remove_old_audio,
+        "interval",
+        hours=6,
+        args=[services.store, settings.keep_audio_days],
+        id="retention",
+        max_instances=1,
+        coalesce=True,
+    )
+    for job_id, func, seconds in services.extras.get("scheduled", []):
+        scheduler.add_job(func, "interval", seconds=seconds, id=job_id, max_instances=1, coalesce=True)
+    scheduler.start()
+    services.extras["scheduler"] = scheduler
+
+
+def _log_load_failure(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.error("loading the models failed: %s", fut.exception())
+
+
+async def _sweep(services: Services) -> None:
+    added = await sweep_all(services.store, services.clients.for_portal, default_lookback=timedelta(days=1))
+    if added and services.runner is not None:
+        services.runner.wake()
+
+
+async def stop_services(services: Services) -> None:
+    if services.runner is not None:
+        await services.runner.stop()
+    for closer in services.extras.get("closers", []):
+        with contextlib.suppress(Exception):
+            await closer()
+    await services.session.close()
+    await services.store.close()
+    executor = services.extras.get("executor")
+    if executor is not None:
+        executor.shutdown(wait=False, cancel_futures=True)

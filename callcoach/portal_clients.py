@@ -1,0 +1,117 @@
+"""One B24Client per portal, sharing one leaky bucket per portal, with refreshed tokens written
+back to the database."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from callcoach import __version__
+from callcoach.b24.auth import PortalCredentials
+from callcoach.b24.client import B24Client
+from callcoach.b24.throttle import LeakyBucket
+from callcoach.config import Settings
+from callcoach.metrics import Metrics
+from callcoach.storage import PortalRepo
+from callcoach.storage.portals import Portal
+
+
+def credentials_of(portal: Portal) -> PortalCredentials:
+    return PortalCredentials(
+        member_id=portal.member_id,
+        domain=portal.domain,
+        client_endpoint=portal.client_endpoint,
+        server_endpoint=portal.server_endpoint,
+        access_token=portal.access_token,
+        refresh_token=portal.refresh_token,
+        expires_at=portal.expires_at,
+        application_token=portal.application_token,
+        scope=portal.scope,
+    )
+
+
+class PortalClients:
+    def __init__(
+        self,
+        settings: Settings,
+        session: aiohttp.ClientSession,
+        portals: PortalRepo,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.session = session
+        self.portals = portals
+        self.metrics = metrics
+        self._clients: dict[str, B24Client] = {}
+        self._buckets: dict[str, LeakyBucket] = {}
+        self.user_agent = f"{settings.app_name}/{__version__}"
+
+    def _bucket(self, key: str) -> LeakyBucket:
+        # Bitrix24 counts requests per portal, so every client of one portal drains one bucket.
+        if key not in self._buckets:
+            self._buckets[key] = LeakyBucket(self.settings.rest_rate, self.settings.rest_burst)
+        return self._buckets[key]
+
+    async def _save_tokens(self, creds: PortalCredentials) -> None:
+        await self.portals.save_tokens(
+            creds.member_id, creds.access_token, creds.refresh_token, creds.expires_at
+        )
+
+    def for_portal(self, portal: Portal) -> B24Client:
+        if portal.mode == "webhook":
+            return self.for_webhook(portal.client_endpoint)
+        client = self._clients.get(portal.member_id)
+        if client is None:
+            client = B24Client.for_portal(
+                self.session,
+                credentials_of(portal),
+                client_id=self.settings.client_id,
+                client_secret=self.settings.client_secret.get_secret_value(),
+                on_tokens=self._save_tokens,
+                oauth_url=str(self.settings.oauth_url) if self.settings.oauth_url else None,
+                throttle=self._bucket(portal.member_id),
+                timeout_s=self.settings.rest_timeout_s,
+                max_retries=self.settings.rest_max_retries,
+                user_agent=self.user_agent,
+                on_request=self.metrics.on_rest if self.metrics else None,
+            )
+            self._clients[portal.member_id] = client
+        return client
+
+    def for_webhook(self, url: str) -> B24Client:
+        key = "webhook:" + url
+        if key not in self._clients:
+            self._clients[key] = B24Client.for_webhook(
+                self.session,
+                url,
+                throttle=self._bucket(key),
+                timeout_s=self.settings.rest_timeout_s,
+                max_retries=self.settings.rest_max_retries,
+                user_agent=self.user_agent,
+                on_request=self.metrics.on_rest if self.metrics else None,
+            )
+        return self._clients[key]
+
+    def forget(self, member_id: str) -> None:
+        """Drop the cached client (a re-install brings new tokens it must not shadow)."""
+        self._clients.pop(member_id, None)
+
+    def with_user_token(self, portal: Portal, access_token: str) -> B24Client:
+        """A client acting as a user (placement auth): no refresh, the portal's bucket."""
+        creds = credentials_of(portal)
+        return B24Client.for_portal(
+            self.session,
+            PortalCredentials(
+                member_id=creds.member_id,
+                domain=creds.domain,
+                client_endpoint=creds.client_endpoint,
+                server_endpoint=creds.server_endpoint,
+                access_token=access_token,
+            ),
+            client_id="",
+            client_secret="",
+            throttle=self._bucket(portal.member_id),
+            timeout_s=self.settings.rest_timeout_s,
+            max_retries=1,
+            user_agent=self.user_agent,
+            on_request=self.metrics.on_rest if self.metrics else None,
+        )

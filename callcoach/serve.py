@@ -1,0 +1,53 @@
+"""``callcoach serve``: the web app with its worker pool and scheduler."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from callcoach.config import ConfigError, Settings
+from callcoach.logs import setup_logging
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "serve", help="run the app (web server, workers, scheduler)"
+    )
+    parser.add_argument("--host", help="override CALLCOACH_HOST")
+    parser.add_argument("--port", type=int, help="override CALLCOACH_PORT")
+    parser.set_defaults(func=run)
+
+
+def check(settings: Settings) -> None:
+    """What serve needs beyond what the types check."""
+    if settings.public_url is None:
+        log.warning("CALLCOACH_PUBLIC_URL is not set: the portal cannot reach events, the bot or CoPilot")
+    if settings.llm == "gemini" and not settings.gemini_api_key.get_secret_value():
+        raise ConfigError("CALLCOACH_GEMINI_API_KEY: required when CALLCOACH_LLM=gemini")
+    if settings.llm == "openai" and settings.openai_base_url is None:
+        raise ConfigError("CALLCOACH_OPENAI_BASE_URL: required when CALLCOACH_LLM=openai")
+    if settings.public_url is not None and not settings.webhook_url and not settings.client_id:
+        raise ConfigError(
+            "CALLCOACH_CLIENT_ID: required to install into a portal (or set CALLCOACH_WEBHOOK_URL)"
+        )
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    setup_logging(settings.log_level, as_json=settings.log_json)
+    if args.host:
+        settings.host = args.host
+    if args.port:
+        settings.port = args.port
+    check(settings)
+    from callcoach.app import create_app
+
+    log.info(
+        "callcoach on http://%s:%d (data in %s)", settings.host, settings.port, settings.data_dir.resolve()
+    )
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
+    return 0

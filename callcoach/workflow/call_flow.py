@@ -1,0 +1,322 @@
+"""The call-finished flow, one stage at a time: each stage reads what the job already holds,
+does its work, and stores the result before the job moves on, so a job resumed after a crash
+repeats at most the stage it was in — and the write-back stage checks the portal before it
+writes, so nothing is posted twice.
+
+queued → fetching → transcribing → analysing → posting → done  (or skipped / failed with a reason)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from callcoach.b24.client import B24Client
+from callcoach.b24.errors import (
+    AccessDenied,
+    B24Error,
+    DownloadTooLarge,
+    ForbiddenDownload,
+    InsufficientScope,
+    MethodNotFound,
+    NotFound,
+)
+from callcoach.config import Settings
+from callcoach.pipeline.models import Category, Findings
+from callcoach.storage import Job, Store
+from callcoach.storage.portals import Portal
+from callcoach.workflow import comment as fmt
+
+log = logging.getLogger(__name__)
+
+ENTITY_TYPES = {1: "lead", 2: "deal", 3: "contact", 4: "company"}
+ENTITY_PREFERENCE = (2, 1, 3, 4)  # a deal first, then lead, contact, company
+# Errors no retry can mend: the job fails with the reason at once.
+PERMANENT = (ForbiddenDownload, DownloadTooLarge, AccessDenied, InsufficientScope, MethodNotFound, NotFound)
+
+
+class Skip(Exception):
+    """The call needs no analysis; the message is the reason shown to people."""
+
+
+class Retry(Exception):
+    """Not ready yet (no recording); try again at ``at``."""
+
+    def __init__(self, reason: str, at: float) -> None:
+        super().__init__(reason)
+        self.at = at
+
+
+class Fail(Exception):
+    """The call cannot be analysed; the message is the reason."""
+
+
+@dataclass
+class FlowDeps:
+    settings: Settings
+    store: Store
+    client_for: Callable[[Portal], B24Client]
+    analyze: Callable[[Path, Sequence[Category]], Awaitable[Findings]]
+    categories_for: Callable[[Portal], Awaitable[list[Category]]]
+    page_url: Callable[[Job], str | None]
+    notify: Callable[[Portal, B24Client, Job, Findings, str | None], Awaitable[None]] | None = None
+    summarize: Callable[[Findings], Awaitable[str | None]] | None = None
+    group_proposals: Callable[[Portal], Awaitable[None]] | None = None
+    on_stage: Callable[[str, float], None] | None = None
+
+
+class CallFlow:
+    def __init__(self, deps: FlowDeps) -> None:
+        self.d = deps
+
+    # Each stage returns the values to store and the next state.
+    async def run_stage(self, job: Job, portal: Portal) -> tuple[str, dict[str, Any]]:
+        handler = {
+            "queued": self.check,
+            "fetching": self.fetch,
+            "transcribing": self.analyse,
+            "analysing": self.analyse,
+            "posting": self.post,
+        }[job.state]
+        started = time.monotonic()
+        try:
+            return await handler(job, portal)
+        finally:
+            if self.d.on_stage:
+                self.d.on_stage(job.state, time.monotonic() - started)
+
+    # --- queued: is the call worth analysing? ------------------------------------------------------
+    async def check(self, job: Job, portal: Portal) -> tuple[str, dict[str, Any]]:
+        call = job.call
+        code = str(call.get("CALL_FAILED_CODE") or "200")
+        if code != "200":
+            reason = call.get("CALL_FAILED_REASON") or ""
+            raise Skip(f"call not connected (code {code}{', ' + str(reason) if reason else ''})")
+        duration = _num(call.get("CALL_DURATION"))
+        if duration is not None and duration < self.d.settings.min_call_seconds:
+            raise Skip(f"call shorter than {self.d.settings.min_call_seconds} s ({duration:g} s)")
+        return "fetching", {}
+
+    # --- fetching: find and download the recording --------------------------------------------------
+    async def fetch(self, job: Job, portal: Portal) -> tuple[str, dict[str, Any]]:
+        client = self.d.client_for(portal)
+        rows = await client.call("voximplant.statistic.get", {"FILTER": {"CALL_ID": job.call_id}})
+        row = rows[0] if isinstance(rows, list) and rows else {}
+        call = {**job.call, **{k: v for k, v in row.items() if v not in (None, "")}}
+        # The statistic row is the authority for duration and connection (sweep jobs have no event).
+        if row:
+            await self.check(_with_call(job, call), portal)
+        file_id = row.get("RECORD_FILE_ID")
+        if not file_id:
+            polls = job.record_polls + 1
+            schedule = self.d.settings.record_retry_minutes
+            if polls > len(schedule):
+                raise Skip(f"no recording after {polls} checks")
+            raise Retry("recording not ready", time.time() + schedule[polls - 1] * 60)
+        info = await client.call("disk.file.get", {"id": file_id})
+        url = str((info or {}).get("DOWNLOAD_URL") or "")
+        if not url:
+            raise Fail(f"recording file {file_id} has no DOWNLOAD_URL")
+        dest = self.d.settings.audio_dir / str(portal.id) / f"{_safe(job.call_id)}{_suffix(info)}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # Recordings come only from the portal's own host (its Drive), never from elsewhere.
+        allowed = {urlsplit(portal.client_endpoint).netloc, portal.domain}
+        await client.download(
+            url, dest, max_bytes=self.d.settings.max_recording_mb * 1024 * 1024, allowed_hosts=allowed
+        )
+        entity_type, entity_id = await self.find_entity(client, call)
+        return "transcribing", {
+            "call": call,
+            "audio_path": str(dest),
+            "audio_sha256": await asyncio.to_thread(_sha256, dest),
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "manager_id": _int(call.get("PORTAL_USER_ID")),
+            "call_type": _int(call.get("CALL_TYPE")),
+            "call_start": _timestamp(call.get("CALL_START_DATE")),
+            "duration": _num(call.get("CALL_DURATION")),
+            "record_polls": job.record_polls + 1,
+        }
+
+    async def find_entity(self, client: B24Client, call: dict[str, Any]) -> tuple[str | None, int | None]:
+        activity = _int(call.get("CRM_ACTIVITY_ID"))
+        if activity:
+            try:
+                bindings = await client.call("crm.activity.binding.list", {"activityId": activity})
+            except B24Error as exc:
+                log.warning("crm.activity.binding.list failed: %s", exc.code)
+                bindings = []
+            found = {_int(b.get("entityTypeId")): _int(b.get("entityId")) for b in bindings or []}
+            for type_id in ENTITY_PREFERENCE:
+                if found.get(type_id):
+                    return ENTITY_TYPES[type_id], found[type_id]
+        kind = str(call.get("CRM_ENTITY_TYPE") or "").lower()
+        entity_id = _int(call.get("CRM_ENTITY_ID"))
+        if kind in ENTITY_TYPES.values() and entity_id:
+            return kind, entity_id
+        return None, None
+
+    # --- transcribing / analysing ------------------------------------------------------------------
+    async def analyse(self, job: Job, portal: Portal) -> tuple[str, dict[str, Any]]:
+        if not job.audio_path or not Path(job.audio_path).exists():
+            return "fetching", {"audio_path": None}  # audio lost (retention, disk): fetch again
+        categories = await self.d.categories_for(portal)
+        findings = await self.d.analyze(Path(job.audio_path), categories)
+        if self.d.summarize is not None:
+            try:
+                summary = await self.d.summarize(findings)
+                if summary:
+                    findings.summary = summary
+            except Exception as exc:  # the template summary stays; the LLM is an extra
+                log.warning("LLM summary failed: %s", exc)
+        quotes = [c.quote for c in findings.new_category_candidates]
+        await self.d.store.categories.add_candidates(portal.id, job.id, quotes)
+        if quotes and self.d.group_proposals is not None:
+            await self.d.group_proposals(portal)
+        return "posting", {"findings": findings.model_dump(mode="json")}
+
+    # --- posting: write back exactly once ----------------------------------------------------------
+    async def post(self, job: Job, portal: Portal) -> tuple[str, dict[str, Any]]:
+        settings = self.d.settings
+        client = self.d.client_for(portal)
+        findings = Findings.model_validate(job.findings)
+        page = self.d.page_url(job)
+        done = list(job.done_steps)
+
+        async def step(name: str, action: Callable[[], Awaitable[Any]], *, fatal: bool) -> None:
+            if name in done:
+                return
+            try:
+                await action()
+            except B24Error as exc:
+                if fatal:
+                    raise
+                log.warning("%s failed for call %s: %s", name, job.call_id, exc.code)
+            done.append(name)
+            await self.d.store.jobs.save(job.id, done_steps=done)
+
+        if job.entity_type and job.entity_id:
+            await step("comment", lambda: self._comment_once(client, job, findings, page, done), fatal=True)
+        app_mode = portal.mode == "app"
+        if (
+            app_mode
+            and settings.post_layout_blocks
+            and job.entity_type
+            and _int(job.call.get("CRM_ACTIVITY_ID"))
+        ):
+            await step("layout", lambda: self._layout(client, job, findings, page), fatal=False)
+        if app_mode and settings.post_transcription and findings.segments:
+            await step(
+                "transcription",
+                lambda: client.call(
+                    "telephony.call.attachTranscription",
+                    {"CALL_ID": job.call_id, "MESSAGES": fmt.transcription_messages(findings)},
+                ),
+                fatal=False,
+            )
+        if settings.notify_manager and job.manager_id and self.d.notify is not None:
+            notify = self.d.notify
+            await step("notify", lambda: notify(portal, client, job, findings, page), fatal=False)
+        return "done", {"done_steps": done}
+
+    async def _comment_once(
+        self, client: B24Client, job: Job, findings: Findings, page: str | None, done: list[str]
+    ) -> None:
+        # A crash after the portal accepted the comment but before we stored that fact would
+        # post it again on resume. So the intent is stored first, and a resumed job that finds
+        # the intent looks for its marker on the timeline before it writes.
+        mark = fmt.marker(job.call_id)
+        if "comment-intent" in done:
+            existing = await client.call(
+                "crm.timeline.comment.list",
+                {
+                    "filter": {"ENTITY_ID": job.entity_id, "ENTITY_TYPE": job.entity_type},
+                    "select": ["ID", "COMMENT"],
+                },
+            )
+            for item in existing if isinstance(existing, list) else []:
+                if mark in str(item.get("COMMENT", "")):
+                    await self.d.store.jobs.save(job.id, comment_id=_int(item.get("ID")))
+                    return
+        else:
+            done.append("comment-intent")
+            await self.d.store.jobs.save(job.id, done_steps=done)
+        text = fmt.timeline_comment(findings, call_id=job.call_id, page_url=page)
+        comment_id = await client.call(
+            "crm.timeline.comment.add",
+            {"fields": {"ENTITY_ID": job.entity_id, "ENTITY_TYPE": job.entity_type, "COMMENT": text}},
+        )
+        await self.d.store.jobs.save(job.id, comment_id=_int(comment_id))
+
+    async def _layout(self, client: B24Client, job: Job, findings: Findings, page: str | None) -> None:
+        type_id = {v: k for k, v in ENTITY_TYPES.items()}[job.entity_type or "deal"]
+        await client.call(
+            "crm.activity.layout.blocks.set",
+            {
+                "entityTypeId": type_id,
+                "entityId": job.entity_id,
+                "activityId": _int(job.call.get("CRM_ACTIVITY_ID")),
+                "layout": fmt.layout_blocks(findings, page_url=page),
+            },
+        )
+
+
+def is_permanent(exc: BaseException) -> bool:
+    return isinstance(exc, PERMANENT)
+
+
+def _with_call(job: Job, call: dict[str, Any]) -> Job:
+    from dataclasses import replace
+
+    return replace(job, call=call)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _safe(call_id: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in call_id)[:120] or "call"
+
+
+def _suffix(info: Any) -> str:
+    name = str((info or {}).get("NAME") or "")
+    suffix = Path(name).suffix.lower()
+    return suffix if suffix in (".mp3", ".wav", ".ogg", ".m4a", ".opus", ".webm", ".flac") else ".mp3"
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _timestamp(value: Any) -> float | None:
+    """Bitrix24 dates are ISO 8601 with an offset (2026-11-20T10:15:00+03:00)."""
+    if not value:
+        return None
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(value)).timestamp()
+    except ValueError:
+        return None
