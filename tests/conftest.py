@@ -1,0 +1,140 @@
+"""Shared fixtures: the shared call recordings, one real analyzer per test session, the fake
+portal, and the real app on a real port."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from callcoach.app import create_app
+from callcoach.config import Settings
+from callcoach.context import SERVICES, Services
+from tests.fakes.portal import FakePortal
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("CALLCOACH_SHARED_DIR", REPO.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def calls_dir() -> Path:
+    path = shared_dir() / "calls"
+    if not path.is_dir():
+        pytest.skip(f"no shared calls at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data dir for model files across the session (the bundled Whisper is joined once)."""
+    return Path(os.environ.get("CALLCOACH_TEST_DATA_DIR") or tmp_path_factory.mktemp("models-data"))
+
+
+@pytest.fixture(scope="session")
+def analyzer(models_dir: Path) -> Any:
+    """The real analyzer (bundled Whisper base, offline classifiers), loaded once per session."""
+    from callcoach.pipeline.analyzer import Analyzer
+
+    instance = Analyzer(Settings(data_dir=models_dir, _env_file=None))  # type: ignore[call-arg]
+    instance.load()
+    return instance
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def portal() -> AsyncIterator[FakePortal]:
+    async with FakePortal() as fake:
+        yield fake
+
+
+@dataclass
+class RunningApp:
+    url: str
+    runner: web.AppRunner
+    settings: Settings
+
+    @property
+    def services(self) -> Services:
+        return self.runner.app[SERVICES]  # type: ignore[union-attr]
+
+    @property
+    def install_url(self) -> str:
+        return self.url + "/b24/install"
+
+    @property
+    def events_url(self) -> str:
+        return self.url + "/b24/events"
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+def app_settings(portal: FakePortal | None, data_dir: Path, port: int, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(
+        public_url=f"http://127.0.0.1:{port}",
+        host="127.0.0.1",
+        port=port,
+        data_dir=data_dir,
+        sweep_minutes=0,
+        record_retry_minutes=[0.01, 0.01, 0.01, 0.01],
+        _env_file=None,
+    )
+    if portal is not None:
+        values.update(client_id=portal.client_id, client_secret=portal.client_secret)
+    values.update(overrides)
+    return Settings(**values)
+
+
+StartApp = Callable[..., Awaitable[RunningApp]]
+
+
+@pytest.fixture
+async def start_app(tmp_path: Path, analyzer: Any) -> AsyncIterator[StartApp]:
+    """Start the real app on a real port; ``await start_app(portal, **settings)``."""
+    started: list[RunningApp] = []
+
+    async def start(portal: FakePortal | None = None, *, data_dir: Path | None = None, **overrides: Any) -> RunningApp:
+        port = free_port()
+        data = data_dir or tmp_path / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        settings = app_settings(portal, data, port, **overrides)
+        runner = web.AppRunner(create_app(settings, analyzer=analyzer))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        running = RunningApp(f"http://127.0.0.1:{port}", runner, settings)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        await running.close()
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 120.0, interval: float = 0.1) -> Any:
+    """Poll until ``predicate()`` (sync or async) is truthy; fail with a clear message."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)

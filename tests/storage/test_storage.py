@@ -1,0 +1,184 @@
+"""The storage layer on both databases it supports: SQLite (embedded default) and PostgreSQL
+(the server running on this machine; CI runs these tests against it)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from callcoach.pipeline.models import Category, ProposedCategory
+from callcoach.storage import Store
+
+PG_ADMIN_DSN = os.environ.get("CALLCOACH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+async def _pg_database() -> str | None:
+    """Create a throwaway database; None when no PostgreSQL answers."""
+    try:
+        import asyncpg
+
+        conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+    except Exception:
+        return None
+    name = "callcoach_test_" + secrets.token_hex(4)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
+
+
+async def _drop_pg(url: str) -> None:
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    else:
+        pg = await _pg_database()
+        if pg is None:
+            if os.environ.get("CI"):
+                pytest.fail("PostgreSQL is not reachable, and CI must run the storage suite on it")
+            pytest.skip("PostgreSQL is not reachable")
+        url = pg
+    s = await Store.open(url)
+    yield s
+    await s.close()
+    if request.param == "postgresql":
+        await _drop_pg(url)
+
+
+async def _portal(store: Store, member: str = "m-1") -> int:
+    p = await store.portals.upsert_install(
+        member_id=member,
+        domain=f"{member}.bitrix24.ru",
+        client_endpoint=f"https://{member}.bitrix24.ru/rest/",
+        server_endpoint="https://oauth.bitrix.info/rest/",
+        access_token="access",
+        refresh_token="refresh",
+        expires_at=time.time() + 3600,
+        application_token="app-token",
+        scope="crm,telephony",
+    )
+    return p.id
+
+
+async def test_migrations_are_idempotent(store: Store) -> None:
+    await store.db.migrate()
+    await store.db.migrate()
+    assert await store.db.ping()
+
+
+async def test_portal_install_reinstall_and_tokens(store: Store) -> None:
+    pid = await _portal(store)
+    first = await store.portals.get(pid)
+    assert first is not None and first.ai_secret
+    again = await store.portals.upsert_install(
+        member_id="m-1",
+        domain="m-1.bitrix24.ru",
+        client_endpoint="https://m-1.bitrix24.ru/rest/",
+        server_endpoint="https://oauth.bitrix.info/rest/",
+        access_token="access2",
+        refresh_token="refresh2",
+        expires_at=0,
+        application_token="app-token-2",
+        scope="crm",
+    )
+    assert again.id == pid and again.application_token == "app-token-2"
+    assert again.ai_secret == first.ai_secret  # the CoPilot URL stays valid across re-installs
+    await store.portals.save_tokens("m-1", "a3", "r3", 123.0)
+    p = await store.portals.by_member("m-1")
+    assert p is not None and (p.access_token, p.refresh_token, p.expires_at) == ("a3", "r3", 123.0)
+    assert "a3" not in repr(p)
+    assert (await store.portals.by_ai_secret(first.ai_secret or "")) == p
+    await store.portals.mark_uninstalled(pid)
+    assert await store.portals.installed() == []
+
+
+async def test_job_enqueue_is_idempotent_per_portal_and_call(store: Store) -> None:
+    pid = await _portal(store)
+    other = await _portal(store, "m-2")
+    assert await store.jobs.enqueue(pid, "CALL-1", {"CALL_DURATION": "42", "PORTAL_USER_ID": "7"})
+    assert not await store.jobs.enqueue(pid, "CALL-1", {"CALL_DURATION": "42"})
+    assert await store.jobs.enqueue(other, "CALL-1", {})  # the same CALL_ID on another portal is another call
+    job = await store.jobs.by_call(pid, "CALL-1")
+    assert job is not None and job.state == "queued" and job.manager_id == 7 and job.duration == 42.0
+    assert await store.jobs.queue_depth() == 2
+
+
+async def test_claim_gives_each_job_to_one_worker_and_expired_leases_come_back(store: Store) -> None:
+    pid = await _portal(store)
+    for n in range(5):
+        await store.jobs.enqueue(pid, f"C{n}", {})
+    claimed = await asyncio.gather(*(store.jobs.claim(f"w{n}", 60) for n in range(8)))
+    ids = [j.id for j in claimed if j is not None]
+    assert len(ids) == len(set(ids)) == 5
+    # a worker that died: its lease runs out and the job is claimable again, state intact
+    job = claimed[0]
+    assert job is not None
+    assert await store.jobs.save(job.id, job.lease_owner, state="transcribing", lease_until=time.time() - 1)
+    again = await store.jobs.claim("w-new", 60)
+    assert again is not None and again.id == job.id and again.state == "transcribing"
+    # the dead worker can no longer write
+    assert not await store.jobs.save(job.id, job.lease_owner, state="done")
+
+
+async def test_terminal_jobs_are_not_claimed_and_finish_time_is_set(store: Store) -> None:
+    pid = await _portal(store)
+    await store.jobs.enqueue(pid, "C1", {})
+    job = await store.jobs.claim("w", 60)
+    assert job is not None
+    await store.jobs.release(job.id, "w", state="skipped", reason="call not connected")
+    assert await store.jobs.claim("w", 60) is None
+    done = await store.jobs.get(job.id)
+    assert done is not None and done.finished_at is not None and done.reason == "call not connected"
+    assert (await store.jobs.counts_by_state())["skipped"] == 1
+
+
+async def test_custom_categories_and_proposals(store: Store) -> None:
+    pid = await _portal(store)
+    await store.categories.save(pid, Category(code="delivery", name="Сроки доставки", examples=["долго везти"]))
+    await store.categories.save(pid, Category(code="delivery", name="Доставка", examples=["долго"]))
+    custom = await store.categories.custom(pid)
+    assert [(c.code, c.name) for c in custom] == [("delivery", "Доставка")]
+
+    await store.categories.add_candidates(pid, None, ["нужна интеграция с 1С", "а с 1С интеграция есть?"])
+
+    def group(quotes: list[str]) -> list[ProposedCategory]:
+        return [ProposedCategory(name="Интеграция с 1С", code="integration_1c", examples=quotes, size=len(quotes))]
+
+    proposals = await store.categories.regroup(pid, group)
+    assert len(proposals) == 1 and proposals[0].size == 2
+    # regrouping again rebuilds open proposals rather than duplicating them
+    proposals = await store.categories.regroup(pid, group)
+    assert len(await store.categories.proposals(pid)) == 1
+    category = await store.categories.decide(proposals[0].id, accept=True, user_id=1, recommendation="Покажите API")
+    assert category is not None and category.code == "integration_1c"
+    assert {c.code for c in await store.categories.custom(pid)} == {"delivery", "integration_1c"}
+    assert await store.categories.proposals(pid) == []
+    # decided candidates are not proposed again
+    assert await store.categories.regroup(pid, group) == []
+
+
+async def test_deleting_a_portal_removes_its_data(store: Store) -> None:
+    pid = await _portal(store)
+    await store.jobs.enqueue(pid, "C1", {})
+    await store.categories.save(pid, Category(code="x_custom", name="X"))
+    await store.portals.delete(pid)
+    assert await store.jobs.queue_depth() == 0
+    assert await store.categories.custom(pid) == []
