@@ -1,0 +1,97 @@
+"""A crash loses nothing and duplicates nothing: the real ``callcoach serve`` process is killed
+with SIGKILL in the middle of a job and started again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from callcoach.storage import Store
+from tests.conftest import free_port, wait_for
+from tests.fakes.portal import FakePortal
+
+pytestmark = pytest.mark.slow
+
+
+def _serve(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "callcoach.cli", "serve"],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+async def _up(url: str) -> bool:
+    try:
+        async with aiohttp.ClientSession() as http, http.get(url + "/livez") as resp:
+            return resp.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
+async def test_killed_mid_job_and_restarted_still_one_comment(
+    portal: FakePortal, tmp_path: Path, calls_dir: Path, models_dir: Path, analyzer: object
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "models").symlink_to(models_dir / "models", target_is_directory=True)  # joined once per session
+    env = {
+        **os.environ,
+        "CALLCOACH_PUBLIC_URL": url,
+        "CALLCOACH_HOST": "127.0.0.1",
+        "CALLCOACH_PORT": str(port),
+        "CALLCOACH_DATA_DIR": str(data),
+        "CALLCOACH_CLIENT_ID": portal.client_id,
+        "CALLCOACH_CLIENT_SECRET": portal.client_secret,
+        "CALLCOACH_JOB_LEASE_S": "10",
+        "CALLCOACH_SWEEP_MINUTES": "0",
+    }
+    log = tmp_path / "serve.log"
+    proc = _serve(env, log)
+    store = await Store.open(f"sqlite+aiosqlite:///{data / 'callcoach.db'}")
+    try:
+        await wait_for(lambda: _up(url), timeout=120)
+        assert (await portal.install(url + "/b24/install"))["status"] == 200
+        portal.add_call("crash-1", recording=calls_dir / "dev07.mp3", user_id=1, duration=40, bindings=[(2, 70)])
+        await portal.send_event(url + "/b24/events", "ONVOXIMPLANTCALLEND", portal.call_end_event_data("crash-1"))
+
+        async def job_state() -> str | None:
+            p = await store.portals.by_member(portal.member_id)
+            job = await store.jobs.by_call(p.id, "crash-1") if p else None
+            return job.state if job else None
+
+        await wait_for(lambda: _in(job_state(), ("transcribing", "analysing", "posting", "done")), timeout=120)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        state_at_kill = await job_state()
+
+        proc = _serve(env, log)
+        await wait_for(lambda: _up(url), timeout=120)
+        await wait_for(lambda: _in(job_state(), ("done", "failed")), timeout=300)
+        assert await job_state() == "done", log.read_text()[-3000:]
+        assert len([c for c in portal.comments if int(c["ENTITY_ID"]) == 70]) == 1, (state_at_kill, portal.comments)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        await store.close()
+
+
+async def _in(value: object, choices: tuple[str, ...]) -> bool:
+    if asyncio.iscoroutine(value):
+        value = await value
+    return value in choices
