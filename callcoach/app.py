@@ -48,11 +48,15 @@ def create_app(settings: Settings, *, analyzer: Any = None, start_worker: bool =
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app.add_routes(b24_routes.routes)
     app.add_routes(health_routes.routes)
+    parts = optional_parts()
+    for part in parts:
+        part.setup(app)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         services = await build_services(settings, analyzer=analyzer)
         app[SERVICES] = services
-        wire_optional_parts(app, services)
+        for part in parts:
+            await part.start(services)
         scheduler = AsyncIOScheduler()
         try:
             if start_worker:
@@ -90,15 +94,15 @@ async def build_services(settings: Settings, *, analyzer: Any = None) -> Service
     services.analyzer = analyzer
     services.extras["executor"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
     if settings.webhook_url:
-        await register_webhook_portal(services)
+        await register_webhook_portal(settings, store)
     return services
 
 
-async def register_webhook_portal(services: Services) -> Portal:
+async def register_webhook_portal(settings: Settings, store: Store) -> Portal:
     """Inbound-webhook mode: one pseudo-portal whose 'endpoint' is the webhook URL."""
-    url = str(services.settings.webhook_url)
+    url = str(settings.webhook_url)
     host = urlsplit(url).netloc
-    return await services.store.portals.upsert_install(
+    return await store.portals.upsert_install(
         member_id=f"webhook:{host}",
         domain=host,
         client_endpoint=url if url.endswith("/") else url + "/",
@@ -164,16 +168,22 @@ def make_flow(services: Services) -> CallFlow:
     )
 
 
-def wire_optional_parts(app: web.Application, services: Services) -> None:
-    """Chat bot, CoPilot, dashboard: each wires itself in when its module is present."""
-    for name in ("callcoach.bot.wiring", "callcoach.handlers.dashboard_wiring"):
+# Parts that plug themselves in: each module has ``setup(app)`` (routes, at creation) and
+# ``async start(services)`` (install steps, scheduled jobs, hooks for the call flow).
+OPTIONAL_PARTS = ("callcoach.bot.wiring", "callcoach.bot.copilot_wiring", "callcoach.handlers.dashboard_wiring")
+
+
+def optional_parts() -> list[Any]:
+    import importlib
+
+    parts = []
+    for name in OPTIONAL_PARTS:
         try:
-            module = __import__(name, fromlist=["wire"])
+            parts.append(importlib.import_module(name))
         except ModuleNotFoundError as exc:
             if exc.name != name:
                 raise
-            continue
-        module.wire(app, services)
+    return parts
 
 
 async def start_background(services: Services, scheduler: AsyncIOScheduler) -> None:
