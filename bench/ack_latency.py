@@ -1,0 +1,80 @@
+"""Event acknowledgement latency under a loopback load: ONVOXIMPLANTCALLEND events posted
+form-encoded (as Bitrix24 does) at a target rate; prints p50/p99 of the time to the 200.
+
+    python bench/ack_latency.py [--rate 300] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from _harness import start_app
+
+from tests.fakes.portal import FakePortal, php_form
+
+
+async def main(rate: float, seconds: float) -> None:
+    async with FakePortal() as portal:
+        with tempfile.TemporaryDirectory() as tmp:
+            app = await start_app(portal, Path(tmp), workers=2)
+            try:
+                await portal.install(app.url + "/b24/install")
+                total = int(rate * seconds)
+                bodies = []
+                for n in range(total):
+                    # missed calls: acknowledged and stored, then skipped without analysis
+                    portal.add_call(f"load-{n}", recording=None, user_id=1, duration=0, failed_code=304)
+                    bodies.append(
+                        php_form(
+                            {
+                                "event": "ONVOXIMPLANTCALLEND",
+                                "data": portal.call_end_event_data(f"load-{n}"),
+                                "auth": {
+                                    "application_token": portal.application_token,
+                                    "member_id": portal.member_id,
+                                    "domain": portal.domain,
+                                },
+                            }
+                        )
+                    )
+                latencies: list[float] = []
+                statuses: dict[int, int] = {}
+                headers = {"Content-Type": "application/x-www-form-urlencoded"}
+                async with aiohttp.ClientSession() as http:
+
+                    async def fire(body: str) -> None:
+                        t0 = time.perf_counter()
+                        async with http.post(app.url + "/b24/events", data=body, headers=headers) as resp:
+                            await resp.read()
+                            statuses[resp.status] = statuses.get(resp.status, 0) + 1
+                        latencies.append(time.perf_counter() - t0)
+
+                    tasks = []
+                    started = time.perf_counter()
+                    for n, body in enumerate(bodies):
+                        delay = started + n / rate - time.perf_counter()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                        tasks.append(asyncio.create_task(fire(body)))
+                    await asyncio.gather(*tasks)
+                    wall = time.perf_counter() - started
+                q = statistics.quantiles(latencies, n=100)
+                print(f"events: {total} at a target of {rate:.0f}/s, achieved {total / wall:.0f}/s, statuses {statuses}")
+                print(f"ack latency p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
+                print(f"events stored: {await app.services.store.events.count()}")
+            finally:
+                await app.runner.cleanup()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, default=300.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    asyncio.run(main(args.rate, args.seconds))
