@@ -1,0 +1,561 @@
+"""Async Bitrix24 REST client (aiohttp): OAuth app mode or inbound-webhook mode.
+
+Every method call is ``POST {endpoint}{method}`` with a JSON body; in OAuth mode the body carries
+``"auth": <access token>``. Around each call:
+
+* the shared per-portal ``LeakyBucket`` is acquired (client-side throttling);
+* ``QUERY_LIMIT_EXCEEDED`` (503/429) → the bucket is marked full, back off, retry
+  (up to ``max_retries``); ``OPERATION_TIME_LIMIT`` → wait until ``time.operating_reset_at``
+  (capped by ``max_wait_s``) and retry;
+* ``expired_token`` (401) → one shared refresh (single flight, see ``auth.py``), retry once;
+* transport errors (timeout, connection) and 5xx ``INTERNAL_SERVER_ERROR``: the request may have
+  run, so they are retried (``transport_retries`` times, with backoff) only for *idempotent* calls:
+  by default methods that read (``*.get``, ``*.list``, ``profile``...), or when the caller passes
+  ``idempotent=True``. A write (``crm.timeline.comment.add``) is not replayed unless asked for.
+
+Tokens never reach the logs: only method names, statuses, durations and error codes are logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+
+from .auth import PortalCredentials, TokenRefresher, TokenSink
+from .errors import (
+    B24Error,
+    B24TransportError,
+    DownloadFailed,
+    DownloadTooLarge,
+    ExpiredToken,
+    ForbiddenDownload,
+    InternalServerError,
+    OperationTimeLimit,
+    QueryLimitExceeded,
+    error_from_response,
+)
+from .query import php_query
+from .throttle import LeakyBucket
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 50
+PAGE_SIZE = 50
+
+RequestHook = Callable[[str, float, "str | None"], None]
+"""``on_request(method, seconds, error_code_or_None)``: called once per HTTP attempt."""
+
+_READ_SUFFIXES = (".get", ".list", ".info", ".current", ".admin", ".fields", ".search")
+_READ_METHODS = frozenset({"profile", "app.info", "user.current", "user.admin", "server.time", "scope"})
+
+
+def is_read_method(method: str) -> bool:
+    name = method.lower()
+    return name in _READ_METHODS or name.endswith(_READ_SUFFIXES)
+
+
+@dataclass
+class B24Response:
+    result: Any
+    total: int | None = None
+    next: int | None = None
+    time: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BatchResult:
+    results: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, B24Error] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+    nexts: dict[str, int] = field(default_factory=dict)
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    # PHP serialises an empty associative array as [] : treat it as {}.
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, list):
+        return {str(i): v for i, v in enumerate(value)}
+    return {}
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+class B24Client:
+    """One portal, one mode. Build with ``for_portal`` (OAuth app) or ``for_webhook``."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        endpoint: str,
+        *,
+        refresher: TokenRefresher | None,
+        throttle: LeakyBucket,
+        timeout_s: float = 30.0,
+        max_retries: int = 5,
+        transport_retries: int = 2,
+        max_wait_s: float = 60.0,
+        backoff_base_s: float = 0.5,
+        user_agent: str = "callcoach/0.1",
+        on_request: RequestHook | None = None,
+    ) -> None:
+        self._session = session
+        self._endpoint = endpoint if endpoint.endswith("/") else endpoint + "/"
+        self._refresher = refresher
+        self.throttle = throttle
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.max_retries = max_retries
+        self.transport_retries = transport_retries
+        self.max_wait_s = max_wait_s
+        self.backoff_base_s = backoff_base_s
+        self.user_agent = user_agent
+        self.on_request = on_request
+
+    # --- construction ----------------------------------------------------------------------
+    @classmethod
+    def for_portal(
+        cls,
+        session: aiohttp.ClientSession,
+        creds: PortalCredentials,
+        *,
+        client_id: str,
+        client_secret: str,
+        on_tokens: TokenSink | None = None,
+        oauth_url: str | None = None,
+        throttle: LeakyBucket | None = None,
+        rate: float = 2.0,
+        burst: int = 50,
+        timeout_s: float = 30,
+        max_retries: int = 5,
+        user_agent: str = "callcoach/0.1",
+        on_request: RequestHook | None = None,
+        max_wait_s: float = 60.0,
+        backoff_base_s: float = 0.5,
+    ) -> B24Client:
+        refresher = TokenRefresher(
+            session,
+            creds,
+            client_id=client_id,
+            client_secret=client_secret,
+            oauth_url=oauth_url,
+            on_tokens=on_tokens,
+            timeout_s=timeout_s,
+            user_agent=user_agent,
+        )
+        return cls(
+            session,
+            creds.client_endpoint,
+            refresher=refresher,
+            throttle=throttle or LeakyBucket(rate, burst),
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+            user_agent=user_agent,
+            on_request=on_request,
+            max_wait_s=max_wait_s,
+            backoff_base_s=backoff_base_s,
+        )
+
+    @classmethod
+    def for_webhook(
+        cls,
+        session: aiohttp.ClientSession,
+        url: str,
+        *,
+        throttle: LeakyBucket | None = None,
+        rate: float = 2.0,
+        burst: int = 50,
+        timeout_s: float = 30,
+        max_retries: int = 5,
+        user_agent: str = "callcoach/0.1",
+        on_request: RequestHook | None = None,
+        max_wait_s: float = 60.0,
+        backoff_base_s: float = 0.5,
+    ) -> B24Client:
+        """``url`` is the inbound webhook ``https://<portal>/rest/<user_id>/<secret>/``."""
+        return cls(
+            session,
+            url,
+            refresher=None,
+            throttle=throttle or LeakyBucket(rate, burst),
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+            user_agent=user_agent,
+            on_request=on_request,
+            max_wait_s=max_wait_s,
+            backoff_base_s=backoff_base_s,
+        )
+
+    def __repr__(self) -> str:  # the webhook URL holds a secret: show the host only
+        mode = "oauth" if self._refresher else "webhook"
+        return f"B24Client({mode}, host={urlsplit(self._endpoint).netloc!r})"
+
+    @property
+    def credentials(self) -> PortalCredentials | None:
+        """Current (possibly refreshed) credentials in OAuth mode."""
+        return self._refresher.creds if self._refresher else None
+
+    @property
+    def endpoint_host(self) -> str:
+        return urlsplit(self._endpoint).netloc
+
+    # --- calls -----------------------------------------------------------------------------
+    async def call(
+        self, method: str, params: Mapping[str, Any] | None = None, *, idempotent: bool | None = None
+    ) -> Any:
+        return (await self.call_full(method, params, idempotent=idempotent)).result
+
+    async def call_full(
+        self, method: str, params: Mapping[str, Any] | None = None, *, idempotent: bool | None = None
+    ) -> B24Response:
+        replay_ok = is_read_method(method) if idempotent is None else idempotent
+        limit_retries = 0
+        transport_retries = 0
+        refreshed = False
+        while True:
+            token = self._refresher.creds.access_token if self._refresher else None
+            try:
+                body = await self._post(method, params or {}, token)
+            except ExpiredToken:
+                if self._refresher is None or refreshed:
+                    raise
+                refreshed = True
+                await self._refresher.refresh(token or "")
+                continue
+            except (QueryLimitExceeded, OperationTimeLimit) as exc:
+                if limit_retries >= self.max_retries:
+                    raise
+                limit_retries += 1
+                await asyncio.sleep(self._limit_wait(exc, limit_retries))
+                continue
+            except (B24TransportError, InternalServerError):
+                if not replay_ok or transport_retries >= min(self.transport_retries, self.max_retries):
+                    raise
+                transport_retries += 1
+                await asyncio.sleep(self._backoff(transport_retries))
+                continue
+            time_block = body.get("time")
+            return B24Response(
+                result=body.get("result"),
+                total=_int_or_none(body.get("total")),
+                next=_int_or_none(body.get("next")),
+                time=time_block if isinstance(time_block, dict) else {},
+            )
+
+    def _backoff(self, attempt: int) -> float:
+        delay = self.backoff_base_s * (2 ** (attempt - 1))
+        return min(self.max_wait_s, delay * (1 + random.random() * 0.2))
+
+    def _limit_wait(self, exc: B24Error, attempt: int) -> float:
+        if isinstance(exc, OperationTimeLimit) and exc.reset_at:
+            return max(0.0, min(self.max_wait_s, exc.reset_at - time.time()))
+        if isinstance(exc, QueryLimitExceeded):
+            self.throttle.fill()
+            # One request's worth of drain, growing on repeats.
+            return min(self.max_wait_s, max(1.0 / self.throttle.rate, self._backoff(attempt)))
+        return self._backoff(attempt)
+
+    async def _post(self, method: str, params: Mapping[str, Any], token: str | None) -> dict[str, Any]:
+        """One HTTP attempt; returns the decoded body or raises the typed error."""
+        await self.throttle.acquire()
+        payload = dict(params)
+        if token is not None:
+            payload["auth"] = token
+        url = self._endpoint + method
+        started = time.monotonic()
+        status: int | None = None
+        error_code: str | None = None
+        try:
+            try:
+                async with self._session.post(
+                    url,
+                    json=payload,
+                    timeout=self._timeout,
+                    headers={"User-Agent": self.user_agent, "Accept": "application/json"},
+                ) as resp:
+                    status = resp.status
+                    raw = await resp.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                error_code = "TRANSPORT"
+                raise B24TransportError("TRANSPORT", f"{method}: {type(exc).__name__}") from None
+            try:
+                body = _decode(raw)
+            except ValueError:
+                if status >= 500:
+                    error_code = "INTERNAL_SERVER_ERROR"
+                    raise InternalServerError(
+                        "INTERNAL_SERVER_ERROR", f"{method}: HTTP {status}", status
+                    ) from None
+                error_code = "BAD_RESPONSE"
+                raise B24TransportError(
+                    "BAD_RESPONSE", f"{method}: HTTP {status}, not JSON", status
+                ) from None
+            if "error" in body:
+                err = error_from_response(status, body)
+                error_code = err.code
+                raise err
+            if status >= 400:
+                error_code = f"HTTP_{status}"
+                cls = InternalServerError if status >= 500 else B24Error
+                raise cls(error_code, f"{method}: HTTP {status}", status)
+            return body
+        finally:
+            elapsed = time.monotonic() - started
+            log.debug("b24 %s status=%s error=%s in %.3fs", method, status, error_code, elapsed)
+            if self.on_request is not None:
+                try:
+                    self.on_request(method, elapsed, error_code)
+                except Exception:  # a metrics bug must not break the call
+                    log.exception("on_request hook failed")
+
+    # --- batch -----------------------------------------------------------------------------
+    async def batch(
+        self,
+        commands: Mapping[str, tuple[str, Mapping[str, Any]]],
+        *,
+        halt: bool = False,
+        idempotent: bool | None = None,
+    ) -> BatchResult:
+        """Run up to 50 commands in one request. ``$result[key][field]`` references to earlier keys
+        of the *same* batch are resolved by the portal; they do not cross batches."""
+        if len(commands) > MAX_BATCH:
+            raise ValueError(f"a batch holds at most {MAX_BATCH} commands, got {len(commands)}")
+        if not commands:
+            return BatchResult()
+        cmd = {
+            key: f"{method}?{php_query(params)}" if params else method
+            for key, (method, params) in commands.items()
+        }
+        if idempotent is None:
+            idempotent = all(is_read_method(m) for m, _ in commands.values())
+        response = await self.call_full(
+            "batch", {"halt": 1 if halt else 0, "cmd": cmd}, idempotent=idempotent
+        )
+        return _parse_batch(response.result)
+
+    async def batch_many(
+        self, commands: Mapping[str, tuple[str, Mapping[str, Any]]], *, halt: bool = False
+    ) -> BatchResult:
+        """Any number of commands, 50 per request. References work only inside one chunk of 50."""
+        merged = BatchResult()
+        items = list(commands.items())
+        for start in range(0, len(items), MAX_BATCH):
+            part = await self.batch(dict(items[start : start + MAX_BATCH]), halt=halt)
+            merged.results.update(part.results)
+            merged.errors.update(part.errors)
+            merged.totals.update(part.totals)
+            merged.nexts.update(part.nexts)
+            if halt and part.errors:
+                break
+        return merged
+
+    # --- lists -----------------------------------------------------------------------------
+    async def list_all(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        id_field: str = "ID",
+        result_key: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        return [
+            item
+            async for item in self.iter_all(
+                method, params, id_field=id_field, result_key=result_key, limit=limit
+            )
+        ]
+
+    async def iter_all(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        id_field: str = "ID",
+        result_key: str | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every item of a list method, in ascending ``id_field`` order, without counting.
+
+        Pages are keyed by ``filter[>ID]=<last id>`` with ``start=-1`` (the portal skips the
+        COUNT). The first page is a plain call; following pages are chained inside batches
+        (``$result[pN][49][ID]``) of 2, 4, 8... up to 50 pages, so 1,000 items cost 5 requests.
+        A page shorter than 50 ends the list; results after it in the same batch are ignored.
+        Upper-case methods (``voximplant.statistic.get``: FILTER/SORT/ORDER) are detected from
+        ``params`` keys or the method name.
+        """
+        base = dict(params or {})
+        upper = "FILTER" in base or "SORT" in base or method.lower() == "voximplant.statistic.get"
+        filter_key = "FILTER" if upper else "filter"
+        user_filter = dict(base.pop(filter_key, None) or {})
+        base.pop("start", None)
+        if upper:
+            base["SORT"] = id_field
+            base["ORDER"] = "ASC"
+            base.pop("order", None)
+        else:
+            base["order"] = {id_field: "ASC"}
+        id_path = f"[{result_key}]" if result_key else ""
+
+        def page_params(after: Any) -> dict[str, Any]:
+            flt = dict(user_filter)
+            if after is not None:
+                flt[f">{id_field}"] = after
+            return {**base, filter_key: flt, "start": -1}
+
+        def items_of(result: Any) -> list[dict[str, Any]]:
+            if result_key:
+                result = _as_dict(result).get(result_key, [])
+            if isinstance(result, dict):
+                result = list(result.values())
+            return [r for r in (result or []) if isinstance(r, dict)]
+
+        produced = 0
+        first = await self.call(method, page_params(None), idempotent=True)
+        pages = [items_of(first)]
+        chunk = 2
+        while True:
+            for got in pages:
+                for item in got:
+                    yield item
+                    produced += 1
+                    if limit is not None and produced >= limit:
+                        return
+                if len(got) < PAGE_SIZE:
+                    return
+            # Every page so far was full: chain the next ones in one batch.
+            last_id = pages[-1][-1].get(id_field)
+            if last_id is None:
+                raise B24Error("BAD_LIST", f"{method}: items have no {id_field!r} to page by")
+            size = chunk
+            if limit is not None:
+                size = max(1, min(size, -(-(limit - produced) // PAGE_SIZE)))
+            commands: dict[str, tuple[str, Mapping[str, Any]]] = {"p0": (method, page_params(last_id))}
+            for n in range(1, size):
+                ref = f"$result[p{n - 1}]{id_path}[{PAGE_SIZE - 1}][{id_field}]"
+                commands[f"p{n}"] = (method, page_params(ref))
+            res = await self.batch(commands, idempotent=True)
+            pages = []
+            for n in range(size):
+                key = f"p{n}"
+                if key in res.errors:
+                    raise res.errors[key]
+                got = items_of(res.results.get(key))
+                pages.append(got)
+                if len(got) < PAGE_SIZE:
+                    break
+            chunk = min(MAX_BATCH, chunk * 2)
+
+    # --- downloads -------------------------------------------------------------------------
+    async def download(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        max_bytes: int,
+        allowed_hosts: Collection[str],
+        max_redirects: int = 5,
+    ) -> int:
+        """Stream ``url`` to ``dest`` (temp file in the same folder, then renamed); return its size.
+
+        Every hop (redirects are followed by hand) must be http(s) on a host in ``allowed_hosts``
+        (``host`` or ``host:port``), else ``ForbiddenDownload``. Over ``max_bytes`` →
+        ``DownloadTooLarge`` and nothing is left behind. The URL is never logged: it is signed.
+        """
+        allowed = {h.lower() for h in allowed_hosts}
+        current = url
+        for _hop in range(max_redirects + 1):
+            parts = urlsplit(current)
+            host = (parts.hostname or "").lower()
+            netloc = parts.netloc.rsplit("@", 1)[-1].lower()
+            if (
+                parts.scheme not in ("http", "https")
+                or not host
+                or (host not in allowed and netloc not in allowed)
+            ):
+                raise ForbiddenDownload("FORBIDDEN_DOWNLOAD", f"host {host or '?'} is not allowed")
+            started = time.monotonic()
+            try:
+                async with self._session.get(
+                    current,
+                    allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(
+                        total=None, sock_connect=self._timeout.total, sock_read=self._timeout.total
+                    ),
+                    headers={"User-Agent": self.user_agent},
+                ) as resp:
+                    if resp.status in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
+                        current = urljoin(current, resp.headers["Location"])
+                        continue
+                    if resp.status != 200:
+                        raise DownloadFailed(
+                            "DOWNLOAD_FAILED", f"HTTP {resp.status} from {host}", resp.status
+                        )
+                    declared = resp.content_length
+                    if declared is not None and declared > max_bytes:
+                        raise DownloadTooLarge("DOWNLOAD_TOO_LARGE", f"{declared} bytes > {max_bytes}")
+                    size = await _stream_to(resp, dest, max_bytes)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise B24TransportError("TRANSPORT", f"download from {host}: {type(exc).__name__}") from None
+            log.info("b24 download host=%s bytes=%d in %.3fs", host, size, time.monotonic() - started)
+            return size
+        raise DownloadFailed("TOO_MANY_REDIRECTS", f"more than {max_redirects} redirects")
+
+
+async def _stream_to(resp: aiohttp.ClientResponse, dest: Path, max_bytes: int) -> int:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in resp.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise DownloadTooLarge("DOWNLOAD_TOO_LARGE", f"more than {max_bytes} bytes")
+                out.write(chunk)
+        os.replace(tmp_name, dest)
+    except BaseException:
+        os.unlink(tmp_name)
+        raise
+    return size
+
+
+def _decode(raw: bytes) -> dict[str, Any]:
+    import json
+
+    body = json.loads(raw)
+    if not isinstance(body, dict):
+        raise ValueError("not an object")
+    return body
+
+
+def _parse_batch(result: Any) -> BatchResult:
+    block = _as_dict(result)
+    out = BatchResult(results=_as_dict(block.get("result")))
+    for key, err in _as_dict(block.get("result_error")).items():
+        if isinstance(err, dict):
+            out.errors[key] = error_from_response(None, err)
+        else:
+            out.errors[key] = B24Error(str(err) or "BATCH_ERROR")
+    for key, total in _as_dict(block.get("result_total")).items():
+        if (value := _int_or_none(total)) is not None:
+            out.totals[key] = value
+    for key, nxt in _as_dict(block.get("result_next")).items():
+        if (value := _int_or_none(nxt)) is not None:
+            out.nexts[key] = value
+    return out
