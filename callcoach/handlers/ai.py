@@ -1,0 +1,120 @@
+"""``/ai/completions``: the CoPilot provider endpoint (work happens in ``callcoach.bot.copilot``).
+
+GET answers 200 - Bitrix24 probes the URL while registering the engine. POST reads the body (JSON
+as Bitrix24 sends it, or a form with PHP-style ``a[b][0]`` keys, to be lenient) and hands it to
+``CopilotService.accept``, whose status and JSON go back as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, MutableMapping
+from typing import Any, cast
+
+from aiohttp import web
+from aiohttp.web_log import AccessLogger
+
+from callcoach.bot.copilot import COMPLETIONS_PATH, CopilotService
+
+copilot_key = web.AppKey("copilot", CopilotService)
+
+
+def ai_routes(service_key: web.AppKey[CopilotService] = copilot_key) -> list[web.RouteDef]:
+    """Routes for ``app.add_routes``; the service is read from ``app[service_key]``."""
+
+    async def probe(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def complete(request: web.Request) -> web.Response:
+        body = await read_body(request)
+        status, payload = await request.app[service_key].accept(request.query.get("secret"), body)
+        return web.json_response(payload, status=status)
+
+    return [web.get(COMPLETIONS_PATH, probe), web.post(COMPLETIONS_PATH, complete)]
+
+
+def setup_ai_routes(app: web.Application, service: CopilotService) -> None:
+    """Put ``service`` in the app under ``copilot_key`` and add the routes."""
+    app[copilot_key] = service
+    app.add_routes(ai_routes(copilot_key))
+
+
+async def read_body(request: web.Request) -> dict[str, Any] | None:
+    """The body as a dict, or None when it is neither a JSON object nor a form."""
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        try:
+            form = await request.post()
+        except ValueError:
+            return None
+        return unflatten_form((key, value) for key, value in form.items() if isinstance(value, str)) or None
+    raw = await request.read()
+    if not raw:
+        return None
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+_KEY_PART = re.compile(r"\[([^\]]*)\]")
+
+
+def unflatten_form(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """``context[0][role]=user`` -> ``{"context": [{"role": "user"}]}``; dicts whose keys are all
+    digits become lists in key order, ``a[]`` appends."""
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        head, _, rest = key.partition("[")
+        parts = [head, *_KEY_PART.findall("[" + rest)] if rest else [head]
+        node = root
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if part == "":
+                part = str(sum(1 for k in node if k.isdigit()))
+            if last:
+                node[part] = value
+            else:
+                child = node.get(part)
+                if not isinstance(child, dict):
+                    child = node[part] = {}
+                node = child
+    return {key: _lists(value) for key, value in root.items()}
+
+
+def _lists(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    converted = {key: _lists(value) for key, value in node.items()}
+    if converted and all(key.isdigit() for key in converted):
+        return [converted[key] for key in sorted(converted, key=int)]
+    return converted
+
+
+# --- keeping the per-portal secret out of the access log ---------------------------------------
+
+_SECRET_IN_QUERY = re.compile(r"([?&]secret=)[^&\s\"]*")
+
+
+def redact_secrets(text: str) -> str:
+    """``/ai/completions?secret=abc`` -> ``/ai/completions?secret=***``."""
+    return _SECRET_IN_QUERY.sub(r"\1***", text)
+
+
+class _RedactingAdapter(logging.LoggerAdapter[logging.Logger]):
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        extra = kwargs.get("extra")
+        if isinstance(extra, dict):
+            kwargs["extra"] = {k: redact_secrets(v) if isinstance(v, str) else v for k, v in extra.items()}
+        return (redact_secrets(msg) if isinstance(msg, str) else msg), kwargs
+
+
+class RedactingAccessLogger(AccessLogger):
+    """aiohttp's access logger with ``secret=`` values masked: the completions URL carries the
+    portal's secret in its query string and aiohttp logs the request line as it came.
+    Use ``web.AppRunner(app, access_log_class=RedactingAccessLogger)``."""
+
+    def __init__(self, logger: logging.Logger, log_format: str = AccessLogger.LOG_FORMAT) -> None:
+        super().__init__(cast(logging.Logger, _RedactingAdapter(logger, {})), log_format)
