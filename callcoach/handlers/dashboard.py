@@ -1,0 +1,293 @@
+"""The dashboard: the local app's page that Bitrix24 opens in an iframe, and the call pages.
+
+Bitrix24 opens the page with a POST (or a GET) carrying AUTH_ID, member_id, DOMAIN, ... . We
+trust none of it until the portal itself accepts that AUTH_ID (``user.current`` with the user's
+own token); then a signed session cookie lets the iframe's later GETs (filters, call pages, the
+JSON export) through without asking the portal again. Call pages are also reachable through a
+signed expiring link (the timeline comment carries one). Data comes from an injected
+``DashboardSource``: this module imports no storage.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from callcoach.pipeline.models import Category
+from callcoach.report.analyze_output import standard_categories_or_none
+from callcoach.report.data import CallRecord, ReportInput, build_report
+from callcoach.report.links import sign_session, verify_call_link, verify_session
+from callcoach.report.render import render_call_page, render_error_page, render_report_html
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "callcoach_session"
+SESSION_TTL_S = 3600  # the portal's AUTH_ID lives an hour too; the iframe is reopened often
+# inline styles and scripts only: the page loads nothing from anywhere
+_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; base-uri 'none'"
+)
+
+
+@dataclass(frozen=True)
+class PortalRef:
+    member_id: str
+    domain: str
+    client_endpoint: str
+
+
+@dataclass(frozen=True)
+class UserRef:
+    id: int
+    name: str
+    is_admin: bool = False
+
+
+class DashboardSource(Protocol):
+    async def portal(self, member_id: str) -> PortalRef | None:
+        """The installed portal with this member_id, or None."""
+        ...
+
+    async def verify_user(self, portal: PortalRef, auth_id: str) -> UserRef | None:
+        """The user whose token AUTH_ID is, asked of the portal; None when the portal refuses it.
+        Transport failures raise (aiohttp.ClientError / TimeoutError): the page answers 503."""
+        ...
+
+    async def report_input(
+        self, member_id: str, date_from: date | None, date_to: date | None
+    ) -> ReportInput: ...
+
+    async def call_record(self, job_id: str) -> tuple[str, CallRecord] | None:
+        """(member_id, record) of a job, or None."""
+        ...
+
+
+async def verify_user_via_rest(
+    session: aiohttp.ClientSession, portal: PortalRef, auth_id: str, *, timeout_s: float = 10.0
+) -> UserRef | None:
+    """``user.current`` (and ``user.admin``) called with the user's own AUTH_ID: the portal, not the
+    form, says who this is. For DashboardSource implementations."""
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def call(method: str) -> Any:
+        async with session.post(
+            f"{portal.client_endpoint.rstrip('/')}/{method}", json={"auth": auth_id}, timeout=timeout
+        ) as resp:
+            try:
+                body = await resp.json(content_type=None)
+            except ValueError:
+                return None
+            if resp.status != 200 or not isinstance(body, dict) or "error" in body:
+                return None
+            return body.get("result")
+
+    user = await call("user.current")
+    if not isinstance(user, dict) or not str(user.get("ID", "")).isdigit():
+        return None
+    name = " ".join(part for part in (str(user.get("NAME") or ""), str(user.get("LAST_NAME") or "")) if part)
+    is_admin = bool(await call("user.admin"))
+    return UserRef(id=int(user["ID"]), name=name or f"#{user['ID']}", is_admin=is_admin)
+
+
+def _norm_domain(value: str) -> str:
+    value = value.strip().lower()
+    if "://" in value:
+        value = urlsplit(value).netloc
+    return value.rstrip("/")
+
+
+def _html(body: str, status: int = 200) -> web.Response:
+    resp = web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
+    resp.headers["Content-Security-Policy"] = _CSP
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Referrer-Policy"] = "no-referrer"  # signed links must not leak to other sites
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
+
+
+def _error(status: int, heading: str, message: str) -> web.Response:
+    return _html(render_error_page(status, heading, message), status)
+
+
+def _unauthorized() -> web.Response:
+    return _error(
+        401,
+        "Нужен вход через Bitrix24",
+        "Откройте приложение из вашего портала Bitrix24: без сессии портала данные не показываются.",
+    )
+
+
+def _parse_date(value: str | None) -> date | None:
+    if not value:
+        return None
+    return date.fromisoformat(value)
+
+
+class _Dashboard:
+    def __init__(self, source: DashboardSource, key: bytes, public_url: str, session_ttl_s: int) -> None:
+        self.source = source
+        self.key = key
+        self.public_url = public_url.rstrip("/")
+        self.secure = self.public_url.lower().startswith("https://")
+        self.session_ttl_s = session_ttl_s
+        self.categories: list[Category] = standard_categories_or_none()
+
+    # --- authentication ------------------------------------------------------------------------
+    async def _from_portal(self, fields: dict[str, str]) -> tuple[web.Response | None, Any]:
+        """(error response, None) or (None, (member_id, user)) for the AUTH_ID fields."""
+        member_id, auth_id, domain = (
+            fields.get("member_id", ""),
+            fields.get("AUTH_ID", ""),
+            fields.get("DOMAIN", ""),
+        )
+        if not member_id or not auth_id or not domain:
+            return _error(
+                403, "Неполные данные портала", "Запрос не содержит member_id, DOMAIN и AUTH_ID."
+            ), None
+        portal = await self.source.portal(member_id)
+        if portal is None or _norm_domain(portal.domain) != _norm_domain(domain):
+            log.warning(
+                "dashboard: unknown portal or domain mismatch (member_id=%s, domain=%s)", member_id, domain
+            )
+            return _error(
+                403,
+                "Портал не распознан",
+                "Приложение не установлено на этом портале или адрес портала не совпадает.",
+            ), None
+        try:
+            user = await self.source.verify_user(portal, auth_id)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("dashboard: portal %s unreachable while verifying a user: %s", portal.domain, exc)
+            return _error(
+                503, "Портал недоступен", "Не удалось проверить сессию на портале. Повторите позже."
+            ), None
+        if user is None:
+            return _error(
+                403,
+                "Сессия Bitrix24 недействительна",
+                "Портал не подтвердил вашу авторизацию. Откройте приложение заново.",
+            ), None
+        return None, (portal.member_id, user)
+
+    def _set_session(self, resp: web.StreamResponse, member_id: str, user: UserRef) -> None:
+        token = sign_session(
+            self.key,
+            member_id=member_id,
+            user_id=user.id,
+            user_name=user.name,
+            is_admin=user.is_admin,
+            ttl_s=self.session_ttl_s,
+        )
+        # inside the portal's iframe the cookie is third-party: browsers send it only with
+        # SameSite=None, which they accept only with Secure, so plain-http setups get Lax
+        resp.set_cookie(
+            SESSION_COOKIE,
+            token,
+            max_age=self.session_ttl_s,
+            path="/",
+            httponly=True,
+            secure=self.secure,
+            samesite="None" if self.secure else "Lax",
+        )
+
+    async def _fields(self, request: web.Request) -> dict[str, str]:
+        fields = {k: v for k, v in request.query.items()}
+        if request.method == "POST":
+            form = await request.post()
+            fields.update({k: v for k, v in form.items() if isinstance(v, str)})
+        return fields
+
+    # --- routes --------------------------------------------------------------------------------
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        fields = await self._fields(request)
+        new_session: tuple[str, UserRef] | None = None
+        if "AUTH_ID" in fields or "member_id" in fields:
+            error, who = await self._from_portal(fields)
+            if error is not None:
+                return error
+            new_session = who
+            member_id, user_name = who[0], who[1].name
+        else:
+            session = verify_session(self.key, request.cookies.get(SESSION_COOKIE))
+            if session is None:
+                return _unauthorized()
+            member_id, user_name = session.member_id, session.user_name
+        try:
+            date_from, date_to = _parse_date(fields.get("from")), _parse_date(fields.get("to"))
+        except ValueError:
+            return _error(400, "Неверная дата", "Даты периода указываются в формате ГГГГ-ММ-ДД.")
+        data = build_report(
+            self._with_local_links(await self.source.report_input(member_id, date_from, date_to))
+        )
+        resp = _html(render_report_html(data, live_json_url="api/report.json", user_name=user_name))
+        if new_session is not None:
+            self._set_session(resp, *new_session)
+        return resp
+
+    async def report_json(self, request: web.Request) -> web.StreamResponse:
+        session = verify_session(self.key, request.cookies.get(SESSION_COOKIE))
+        if session is None:
+            return web.json_response({"error": "unauthorized"}, status=401)
+        try:
+            date_from, date_to = _parse_date(request.query.get("from")), _parse_date(request.query.get("to"))
+        except ValueError:
+            return web.json_response({"error": "bad_date", "detail": "use YYYY-MM-DD"}, status=400)
+        data = build_report(
+            self._with_local_links(await self.source.report_input(session.member_id, date_from, date_to))
+        )
+        resp = web.Response(text=data.model_dump_json(), content_type="application/json")
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+    async def call_page(self, request: web.Request) -> web.StreamResponse:
+        job_id = request.match_info["job_id"]
+        exp, sig = request.query.get("exp"), request.query.get("sig")
+        back_url: str | None = None
+        if exp is not None or sig is not None:
+            if not verify_call_link(self.key, job_id, exp, sig):
+                return _error(403, "Ссылка недействительна", "Ссылка на звонок устарела или повреждена.")
+            found = await self.source.call_record(job_id)
+            if found is None:
+                return _error(404, "Звонок не найден", "Такого звонка нет или он удалён.")
+        else:
+            session = verify_session(self.key, request.cookies.get(SESSION_COOKIE))
+            if session is None:
+                return _unauthorized()
+            found = await self.source.call_record(job_id)
+            if found is None:
+                return _error(404, "Звонок не найден", "Такого звонка нет или он удалён.")
+            if found[0] != session.member_id:
+                return _error(403, "Нет доступа", "Этот звонок принадлежит другому порталу.")
+            back_url = "../"
+        # names: the standard ones, and custom ones from the objections' own category_name
+        return _html(render_call_page(found[1], self.categories, back_url=back_url))
+
+    @staticmethod
+    def _with_local_links(input: ReportInput) -> ReportInput:
+        # inside the iframe the session cookie opens call pages: plain relative links suffice
+        records = [
+            r.model_copy(update={"page_url": f"calls/{r.job_id}"}) if r.job_id else r for r in input.records
+        ]
+        return input.model_copy(update={"records": records})
+
+
+def setup_dashboard_routes(
+    app: web.Application,
+    source: DashboardSource,
+    signing_key: bytes,
+    *,
+    public_url: str,
+    session_ttl_s: int = SESSION_TTL_S,
+) -> None:
+    dash = _Dashboard(source, signing_key, public_url, session_ttl_s)
+    app.router.add_route("GET", "/", dash.index)
+    app.router.add_route("POST", "/", dash.index)
+    app.router.add_route("GET", "/api/report.json", dash.report_json)
+    app.router.add_route("GET", "/calls/{job_id}", dash.call_page)
