@@ -1449,6 +1449,12 @@ class FakePortal:
             {"dialogId": chat["dialogId"], "chat": chat, "user": self._user_obj(user_id), "language": "ru"},
         )
 
+    # --- bot helpers added for tests/bot (chat bot helper) ------------------------------------------
+    async def bot_delete(self, bot: str | int) -> dict[str, Any] | None:
+        """An admin removes the bot: ONIMBOTV2DELETE is delivered (webhook) or queued (fetch)."""
+        b = self._find_bot(bot)
+        return await self._bot_event(b, "ONIMBOTV2DELETE", {"language": "ru"})
+
 
 @dataclass
 class _Page:

@@ -1,0 +1,30 @@
+"""The manager's message after each analysed call (``FlowDeps.notify``): through the bot when the
+portal has one, otherwise a system notification."""
+
+from __future__ import annotations
+
+from callcoach.b24.client import B24Client
+from callcoach.bot.keyboards import command_button, keyboard
+from callcoach.bot.sender import send_text
+from callcoach.pipeline.models import Findings
+from callcoach.storage import Job
+from callcoach.storage.portals import Portal
+from callcoach.workflow.comment import manager_tip
+
+
+async def notify_manager(
+    portal: Portal, client: B24Client, job: Job, findings: Findings, page_url: str | None
+) -> None:
+    if not job.manager_id:
+        return
+    text = manager_tip(findings, page_url=page_url)
+    if portal.bot_id:
+        buttons = keyboard(
+            [
+                command_button("Разбор звонка", "call", job.call_id),
+                command_button("Моя статистика", "stats", "week"),
+            ]
+        )
+        await send_text(client, portal.bot_id, str(job.manager_id), text, keyboard=buttons)
+        return
+    await client.call("im.notify.system.add", {"USER_ID": job.manager_id, "MESSAGE": text})
