@@ -25,13 +25,19 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from callcoach import __version__
 from callcoach.config import Settings
 from callcoach.context import SERVICES, Services
+from callcoach.bot.copilot import CopilotPortal, CopilotService, register_ai_engine
 from callcoach.handlers import b24 as b24_routes
+from callcoach.handlers.ai import ai_routes, copilot_key
+from callcoach.handlers.dashboard import setup_dashboard_routes
 from callcoach.handlers import health as health_routes
 from callcoach.installer import Installer
+from callcoach.llm.base import LLMRequest
+from callcoach.llm.factory import build_llm
 from callcoach.metrics import Metrics
 from callcoach.pipeline.categories import merge_categories
 from callcoach.pipeline.models import Category, Findings
 from callcoach.portal_clients import PortalClients
+from callcoach.report.source import StoreDashboardSource
 from callcoach.storage import Job, Store
 from callcoach.storage.portals import Portal
 from callcoach.workflow.call_flow import CallFlow, FlowDeps
@@ -48,6 +54,13 @@ def create_app(settings: Settings, *, analyzer: Any = None, start_worker: bool =
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app.add_routes(b24_routes.routes)
     app.add_routes(health_routes.routes)
+    app.add_routes(ai_routes(copilot_key))
+    setup_dashboard_routes(
+        app,
+        StoreDashboardSource(lambda: app[SERVICES]),
+        settings.signing_key(),
+        public_url=settings.public_base(),
+    )
     parts = optional_parts()
     for part in parts:
         part.setup(app)
@@ -55,6 +68,7 @@ def create_app(settings: Settings, *, analyzer: Any = None, start_worker: bool =
     async def resources(app: web.Application) -> AsyncIterator[None]:
         services = await build_services(settings, analyzer=analyzer)
         app[SERVICES] = services
+        app[copilot_key] = start_llm_services(services)
         for part in parts:
             await part.start(services)
         scheduler = AsyncIOScheduler()
@@ -142,14 +156,10 @@ def make_flow(services: Services) -> CallFlow:
         return sign_call_link(settings.signing_key(), base, job.id, settings.link_ttl_days * 86400)
 
     async def group_proposals(portal: Portal) -> None:
-        from callcoach.pipeline.proposals import group_candidates
-
-        embedder = getattr(services.analyzer, "embedder", None)
+        analyzer = services.analyzer
+        known = [c.code for c in await categories_for(portal)]
         await services.store.categories.regroup(
-            portal.id,
-            lambda quotes: (
-                group_candidates(quotes, embedder=embedder) if embedder else group_candidates(quotes)
-            ),
+            portal.id, lambda quotes: analyzer.propose_categories(quotes, existing_codes=known)
         )
 
     return CallFlow(
@@ -170,7 +180,7 @@ def make_flow(services: Services) -> CallFlow:
 
 # Parts that plug themselves in: each module has ``setup(app)`` (routes, at creation) and
 # ``async start(services)`` (install steps, scheduled jobs, hooks for the call flow).
-OPTIONAL_PARTS = ("callcoach.bot.wiring", "callcoach.bot.copilot_wiring", "callcoach.handlers.dashboard_wiring")
+OPTIONAL_PARTS = ("callcoach.bot.wiring",)
 
 
 def optional_parts() -> list[Any]:
@@ -184,6 +194,50 @@ def optional_parts() -> list[Any]:
             if exc.name != name:
                 raise
     return parts
+
+
+def start_llm_services(services: Services) -> CopilotService:
+    """The LLM backend (or none), the CoPilot provider on it, its install step and the LLM-made
+    call summary."""
+    settings = services.settings
+    llm = build_llm(settings, session=services.session, on_latency=services.metrics.on_llm)
+    services.llm = llm
+
+    async def lookup(secret: str) -> CopilotPortal | None:
+        portal = await services.store.portals.by_ai_secret(secret)
+        if portal is None or not portal.installed:
+            return None
+        return CopilotPortal(member_id=portal.member_id, domain=portal.domain)
+
+    copilot = CopilotService(llm, services.session, lookup)
+    services.copilot = copilot
+    closers = services.extras.setdefault("closers", [])
+    closers.append(copilot.close)
+    if llm is None:
+        return copilot  # nothing to offer CoPilot; the endpoint answers with an error callback
+    closers.append(llm.close)
+
+    async def register_engine(portal: Portal, client: Any) -> None:
+        base = settings.public_base()
+        if base and portal.mode == "app" and portal.ai_secret:
+            await register_ai_engine(
+                client, public_url=base, secret=portal.ai_secret, context_limit=llm.context_limit
+            )
+
+    services.installer.add_step("CoPilot engine", register_engine)
+
+    async def summarize(findings: Findings) -> str | None:
+        request = LLMRequest.ask(
+            "Кратко, в двух-трёх предложениях, изложи суть звонка: чего хотел клиент, какие возражения "
+            "прозвучали и чем закончился разговор.\n\n" + findings.transcript,
+            system="Ты помощник руководителя отдела продаж. Пиши по-русски, без Markdown.",
+            max_tokens=300,
+            temperature=0.2,
+        )
+        return (await llm.complete(request)).strip() or None
+
+    services.extras["summarize"] = summarize
+    return copilot
 
 
 async def start_background(services: Services, scheduler: AsyncIOScheduler) -> None:

@@ -37,18 +37,11 @@ def register(subparsers: Any) -> None:
 
 
 def _load_from_db(settings: Settings, args: argparse.Namespace) -> ReportInput:
-    try:
-        from callcoach.storage.report_source import load_report_input
-    except ImportError as exc:
-        raise RuntimeError(
-            "the database report source (callcoach.storage.report_source) is not available in this "
-            f"installation ({exc}); use --from-json with the output of `callcoach analyze`"
-        ) from None
-    result = load_report_input(settings, date_from=args.date_from, date_to=args.date_to, portal=args.portal)
-    if asyncio.iscoroutine(result):  # the storage layer is async; accept either shape
-        result = asyncio.run(result)
-    if not isinstance(result, ReportInput):
-        raise RuntimeError(f"load_report_input returned {type(result).__name__}, expected ReportInput")
+    from callcoach.report.source import load_report_input
+
+    result = asyncio.run(
+        load_report_input(settings, date_from=args.date_from, date_to=args.date_to, portal=args.portal)
+    )
     if args.title and result.title != args.title:
         result = result.model_copy(update={"title": args.title})
     return result

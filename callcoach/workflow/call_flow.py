@@ -224,7 +224,8 @@ class CallFlow:
         if settings.notify_manager and job.manager_id and self.d.notify is not None:
             notify = self.d.notify
             await step("notify", lambda: notify(portal, client, job, findings, page), fatal=False)
-        return "done", {"done_steps": done}
+        reason = None if job.entity_type else "no CRM entity bound to the call: no timeline comment"
+        return "done", {"done_steps": done, "reason": reason}
 
     async def _comment_once(
         self, client: B24Client, job: Job, findings: Findings, page: str | None, done: list[str]

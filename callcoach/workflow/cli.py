@@ -19,13 +19,21 @@ from callcoach.workflow.sweep import sweep_portal
 
 
 def register(sub: Any) -> None:
-    backfill = sub.add_parser("backfill", help="find a period's calls on the portal(s) and queue them for analysis")
-    backfill.add_argument("--from", dest="date_from", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
-    backfill.add_argument("--to", dest="date_to", type=date.fromisoformat, required=True, help="YYYY-MM-DD, inclusive")
+    backfill = sub.add_parser(
+        "backfill", help="find a period's calls on the portal(s) and queue them for analysis"
+    )
+    backfill.add_argument(
+        "--from", dest="date_from", type=date.fromisoformat, required=True, help="YYYY-MM-DD"
+    )
+    backfill.add_argument(
+        "--to", dest="date_to", type=date.fromisoformat, required=True, help="YYYY-MM-DD, inclusive"
+    )
     backfill.add_argument("--portal", help="the portal's domain (default: every installed portal)")
     backfill.set_defaults(func=run_backfill)
 
-    purge = sub.add_parser("purge", help="remove a portal's data (calls, recordings; all of it without --before)")
+    purge = sub.add_parser(
+        "purge", help="remove a portal's data (calls, recordings; all of it without --before)"
+    )
     purge.add_argument("--portal", required=True, help="the portal's domain or member_id")
     purge.add_argument("--before", type=date.fromisoformat, help="only calls before this day (YYYY-MM-DD)")
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -63,7 +71,12 @@ async def _backfill(args: argparse.Namespace, settings: Settings) -> int:
             for portal in portals:
                 with tqdm(desc=portal.domain, unit=" calls", file=sys.stderr) as bar:
                     added = await sweep_portal(
-                        store, clients.for_portal(portal), portal, since=since, until=until, source="backfill",
+                        store,
+                        clients.for_portal(portal),
+                        portal,
+                        since=since,
+                        until=until,
+                        source="backfill",
                         progress=bar.update,
                     )
                 print(f"{portal.domain}: {added} calls queued")

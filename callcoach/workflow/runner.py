@@ -115,7 +115,8 @@ class JobRunner:
                     except Exception as exc:
                         await self._failed_attempt(job, owner, exc)
                         return
-                    if not await self.store.jobs.save(job.id, owner, state=next_state, reason=None, **values):
+                    values.setdefault("reason", None)
+                    if not await self.store.jobs.save(job.id, owner, state=next_state, **values):
                         log.warning("call %s: lost the lease, another worker has it", job.call_id)
                         return
                     if self.metrics:

@@ -27,7 +27,9 @@ async def _finished(app: RunningApp, portal: FakePortal, call_id: str) -> bool:
 
 def _comments_on(portal: FakePortal, entity_type: str, entity_id: int) -> list[dict]:  # type: ignore[type-arg]
     return [
-        c for c in portal.comments if str(c["ENTITY_TYPE"]) == entity_type and int(c["ENTITY_ID"]) == entity_id
+        c
+        for c in portal.comments
+        if str(c["ENTITY_TYPE"]) == entity_type and int(c["ENTITY_ID"]) == entity_id
     ]
 
 
@@ -77,9 +79,15 @@ async def test_a_broken_recording_fails_that_call_and_the_others_go_on(
 ) -> None:
     app = await start_app(portal)
     await portal.install(app.install_url)
-    portal.add_call("broken", recording=b"this is not audio at all", user_id=1, duration=30, bindings=[(2, 1)])
-    portal.add_call("good", recording=calls_dir / "dev02.mp3", user_id=1, duration=30, crm_entity_type="CONTACT",
-                    crm_entity_id=12)
+    portal.add_call("broken", recording=b"this is not audio at all", user_id=1, duration=30)
+    portal.add_call(
+        "good",
+        recording=calls_dir / "dev02.mp3",
+        user_id=1,
+        duration=30,
+        crm_entity_type="CONTACT",
+        crm_entity_id=12,
+    )
     for call_id in ("broken", "good"):
         await portal.send_event(app.events_url, "ONVOXIMPLANTCALLEND", portal.call_end_event_data(call_id))
     await wait_for(lambda: _finished(app, portal, "broken"), timeout=300)
@@ -115,10 +123,20 @@ async def test_short_calls_are_skipped(portal: FakePortal, start_app: StartApp) 
     assert portal.downloads == []
 
 
-async def test_a_lost_event_is_found_by_the_sweep(portal: FakePortal, start_app: StartApp, calls_dir: Path) -> None:
+async def test_a_lost_event_is_found_by_the_sweep(
+    portal: FakePortal, start_app: StartApp, calls_dir: Path
+) -> None:
     app = await start_app(portal)
     await portal.install(app.install_url)
-    portal.add_call("lost", recording=calls_dir / "dev03.mp3", user_id=1, duration=40, bindings=[(2, 9)])
+    portal.add_deal(9)
+    portal.add_call(
+        "lost",
+        recording=calls_dir / "dev03.mp3",
+        user_id=1,
+        duration=40,
+        crm_activity_id=9300,
+        bindings=[(2, 9)],
+    )
     # no event is delivered: Bitrix24 lost it
     await _sweep(app.services)
     await wait_for(lambda: _finished(app, portal, "lost"), timeout=300)
@@ -139,7 +157,15 @@ async def test_fifty_events_in_a_burst_give_fifty_comments_within_the_rate_limit
         await portal.install(app.install_url)
         recording = (calls_dir / "dev05.mp3").read_bytes()
         for n in range(50):
-            portal.add_call(f"burst-{n}", recording=recording, user_id=1, duration=30, bindings=[(2, 1000 + n)])
+            portal.add_deal(1000 + n)
+            portal.add_call(
+                f"burst-{n}",
+                recording=recording,
+                user_id=1,
+                duration=30,
+                crm_activity_id=7000 + n,
+                bindings=[(2, 1000 + n)],
+            )
         for n in range(50):
             answer = await portal.send_event(
                 app.events_url, "ONVOXIMPLANTCALLEND", portal.call_end_event_data(f"burst-{n}")

@@ -63,15 +63,27 @@ async def test_killed_mid_job_and_restarted_still_one_comment(
     try:
         await wait_for(lambda: _up(url), timeout=120)
         assert (await portal.install(url + "/b24/install"))["status"] == 200
-        portal.add_call("crash-1", recording=calls_dir / "dev07.mp3", user_id=1, duration=40, bindings=[(2, 70)])
-        await portal.send_event(url + "/b24/events", "ONVOXIMPLANTCALLEND", portal.call_end_event_data("crash-1"))
+        portal.add_deal(70)
+        portal.add_call(
+            "crash-1",
+            recording=calls_dir / "dev07.mp3",
+            user_id=1,
+            duration=40,
+            crm_activity_id=7070,
+            bindings=[(2, 70)],
+        )
+        await portal.send_event(
+            url + "/b24/events", "ONVOXIMPLANTCALLEND", portal.call_end_event_data("crash-1")
+        )
 
         async def job_state() -> str | None:
             p = await store.portals.by_member(portal.member_id)
             job = await store.jobs.by_call(p.id, "crash-1") if p else None
             return job.state if job else None
 
-        await wait_for(lambda: _in(job_state(), ("transcribing", "analysing", "posting", "done")), timeout=120)
+        await wait_for(
+            lambda: _in(job_state(), ("transcribing", "analysing", "posting", "done")), timeout=120
+        )
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         state_at_kill = await job_state()
@@ -80,7 +92,10 @@ async def test_killed_mid_job_and_restarted_still_one_comment(
         await wait_for(lambda: _up(url), timeout=120)
         await wait_for(lambda: _in(job_state(), ("done", "failed")), timeout=300)
         assert await job_state() == "done", log.read_text()[-3000:]
-        assert len([c for c in portal.comments if int(c["ENTITY_ID"]) == 70]) == 1, (state_at_kill, portal.comments)
+        assert len([c for c in portal.comments if int(c["ENTITY_ID"]) == 70]) == 1, (
+            state_at_kill,
+            portal.comments,
+        )
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)

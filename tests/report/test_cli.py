@@ -61,14 +61,11 @@ def test_dates_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["report", "--from", "2025-03-05", "--to", "2025-03-01", "--from-json", "x"]) == 2
 
 
-def test_database_mode_without_storage_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    try:
-        import callcoach.storage.report_source  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("the database report source exists; its own tests cover this mode")
+def test_database_mode_with_no_installed_portal_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALLCOACH_DATA_DIR", str(tmp_path / "data"))
     assert (
         main(["report", "--from", "2025-03-01", "--to", "2025-03-05", "--out", str(tmp_path / "x.html")]) == 1
     )
-    assert "--from-json" in capsys.readouterr().err
+    assert "--portal" in capsys.readouterr().err
