@@ -23,13 +23,14 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from callcoach import __version__
+from callcoach.bot import wiring as bot_wiring
+from callcoach.bot.copilot import CopilotPortal, CopilotService, register_ai_engine
 from callcoach.config import Settings
 from callcoach.context import SERVICES, Services
-from callcoach.bot.copilot import CopilotPortal, CopilotService, register_ai_engine
 from callcoach.handlers import b24 as b24_routes
+from callcoach.handlers import health as health_routes
 from callcoach.handlers.ai import ai_routes, copilot_key
 from callcoach.handlers.dashboard import setup_dashboard_routes
-from callcoach.handlers import health as health_routes
 from callcoach.installer import Installer
 from callcoach.llm.base import LLMRequest
 from callcoach.llm.factory import build_llm
@@ -61,16 +62,13 @@ def create_app(settings: Settings, *, analyzer: Any = None, start_worker: bool =
         settings.signing_key(),
         public_url=settings.public_base(),
     )
-    parts = optional_parts()
-    for part in parts:
-        part.setup(app)
+    bot_wiring.setup(app)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         services = await build_services(settings, analyzer=analyzer)
         app[SERVICES] = services
         app[copilot_key] = start_llm_services(services)
-        for part in parts:
-            await part.start(services)
+        await bot_wiring.start(services)
         scheduler = AsyncIOScheduler()
         try:
             if start_worker:
@@ -176,24 +174,6 @@ def make_flow(services: Services) -> CallFlow:
             on_stage=lambda stage, s: services.metrics.stage_seconds.labels(stage).observe(s),
         )
     )
-
-
-# Parts that plug themselves in: each module has ``setup(app)`` (routes, at creation) and
-# ``async start(services)`` (install steps, scheduled jobs, hooks for the call flow).
-OPTIONAL_PARTS = ("callcoach.bot.wiring",)
-
-
-def optional_parts() -> list[Any]:
-    import importlib
-
-    parts = []
-    for name in OPTIONAL_PARTS:
-        try:
-            parts.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    return parts
 
 
 def start_llm_services(services: Services) -> CopilotService:

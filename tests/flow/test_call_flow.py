@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from callcoach.app import _sweep
@@ -72,6 +73,15 @@ async def test_call_end_gives_exactly_one_comment_on_the_deal_naming_the_objecti
     assert portal.layout_blocks
     tips = [m for m in portal.bot_messages + portal.notifications if "Высокая цена" in str(m)]
     assert tips, "the manager got no tip"
+
+    # the metrics saw it: the job states, each stage's duration, the REST calls by method
+    async with aiohttp.ClientSession() as http, http.get(app.url + "/metrics") as resp:
+        metrics = await resp.text()
+    assert 'callcoach_jobs{state="done"} 1.0' in metrics
+    assert 'callcoach_job_transitions_total{state="done"} 1.0' in metrics
+    assert 'callcoach_stage_seconds_count{stage="fetching"}' in metrics
+    assert 'callcoach_rest_calls_total{method="crm.timeline.comment.add"} 1.0' in metrics
+    assert "callcoach_queue_depth 0.0" in metrics
 
 
 async def test_a_broken_recording_fails_that_call_and_the_others_go_on(
