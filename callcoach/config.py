@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     whisper_batch_size: int = Field(default=8, ge=1)
     whisper_cpu_threads: int = Field(default=0, ge=0)
     language: str = "ru"
+    max_audio_seconds: float = Field(default=7200.0, gt=0, description="Longer recordings are refused.")
     stereo_manager_channel: Literal["left", "right"] = "left"
     gpu_memory_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
     sentiment_model: str = Field(default="", description="HF id or path; empty = offline default.")

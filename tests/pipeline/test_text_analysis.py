@@ -1,0 +1,133 @@
+"""The text stage on hand-written transcripts: what a manager would see in the findings."""
+
+from __future__ import annotations
+
+from callcoach.pipeline.models import Category, Segment
+
+
+def _call(*turns: tuple[str, str]) -> list[Segment]:
+    out, t = [], 0.0
+    for speaker, text in turns:
+        out.append(Segment(speaker=speaker, start=t, end=t + 3.0, text=text))  # type: ignore[arg-type]
+        t += 3.5
+    return out
+
+
+def test_price_objection_from_client_is_found_and_handling_judged(text_analyzer) -> None:
+    segments = _call(
+        ("manager", "Лицензия на год стоит триста тысяч рублей."),
+        ("client", "Ого, это для нас слишком дорого, такой бюджет мы не выделим."),
+        ("manager", "Понимаю. Давайте посчитаем, сколько вы сэкономите за год."),
+        ("client", "Хорошо, присылайте расчёт."),
+    )
+    f = text_analyzer.analyze_transcript(segments)
+    price = [o for o in f.objections if o.category == "price"]
+    assert price, f.objections
+    assert "дорого" in price[0].quote
+    assert price[0].handled is True
+    assert "сэкономите" in price[0].manager_reply
+    assert price[0].recommendation
+    # the manager quoting a price is not an objection
+    assert all(o.start != segments[0].start for o in f.objections)
+
+
+def test_unanswered_objection_is_not_handled(text_analyzer) -> None:
+    f = text_analyzer.analyze_transcript(
+        _call(
+            ("manager", "Добрый день, компания Вектор, хотим предложить вам телефонию."),
+            ("client", "Мы уже много лет работаем с другим оператором и всем довольны."),
+            ("manager", "Хорошо, всего доброго."),
+        )
+    )
+    assert [o.category for o in f.objections] == ["has_alternative"]
+    assert f.objections[0].handled is False
+
+
+def test_objection_outside_the_ten_becomes_a_candidate_not_a_forced_category(text_analyzer) -> None:
+    f = text_analyzer.analyze_transcript(
+        _call(
+            ("manager", "Готовы подписать договор?"),
+            ("client", "Сначала наша служба информационной безопасности должна проверить ваше решение. "
+                       "Без их заключения мы ничего не подпишем."),
+            ("manager", "Какие документы нужны?"),
+        )
+    )
+    assert f.objections == []
+    assert f.new_category_candidates and "безопасности" in f.new_category_candidates[0].quote
+
+
+def test_custom_category_is_used(text_analyzer) -> None:
+    custom = Category(
+        code="security_review",
+        name="Проверка службой безопасности",
+        description="Клиент не может купить, пока служба безопасности не проверит продукт.",
+        examples=["Сначала безопасники должны всё проверить.", "Без заключения службы безопасности не подпишем.",
+                  "Нам нужна проверка информационной безопасности."],
+        recommendation="Предложите пакет документов для службы безопасности.",
+    )
+    f = text_analyzer.analyze_transcript(
+        _call(("client", "Пока наша служба безопасности не даст добро, мы ничего подписывать не будем.")),
+        [custom],
+    )
+    assert [o.category for o in f.objections] == ["security_review"]
+    assert f.objections[0].recommendation.startswith("Предложите")
+
+
+def test_sentiment_topic_stats_summary(text_analyzer) -> None:
+    f = text_analyzer.analyze_transcript(
+        _call(
+            ("manager", "Добрый день, ваш заказ готов к отправке, когда удобно доставить?"),
+            ("client", "Отлично, спасибо большое! Привезите завтра до обеда."),
+            ("manager", "Курьер позвонит за час до приезда."),
+            ("client", "Прекрасно, вы очень выручили, спасибо!"),
+        )
+    )
+    assert f.sentiment.overall.label == "positive"
+    assert f.sentiment.client is not None and f.sentiment.manager is not None
+    assert f.topic.label == "order"
+    assert f.stats.manager_questions == 1
+    assert 0 < f.stats.talk_ratio < 1
+    assert f.summary and 1 <= f.summary.count(".") <= 4
+    assert f.objections == []
+
+
+def test_custom_topic_is_accepted(text_analyzer) -> None:
+    f = text_analyzer.analyze_transcript(
+        _call(("client", "Хочу вернуть товар и получить деньги назад, он мне не подошёл по размеру.")),
+        topics={"refund": ["Клиент хочет вернуть товар и получить деньги обратно.", "Оформите возврат."]},
+    )
+    assert f.topic.label == "refund"
+
+
+def test_summarize_hook_replaces_template_and_failure_keeps_it(text_analyzer) -> None:
+    segments = _call(("client", "Сейчас совсем некогда, перезвоните завтра."))
+    assert text_analyzer.analyze_transcript(segments, summarize=lambda f: "LLM summary.").summary == "LLM summary."
+
+    def broken(_f):  # type: ignore[no-untyped-def]
+        raise RuntimeError("llm down")
+
+    assert text_analyzer.analyze_transcript(segments, summarize=broken).summary.startswith("Звонок")
+
+
+def test_unknown_speakers_still_find_client_objections(text_analyzer) -> None:
+    segments = [s.model_copy(update={"speaker": "unknown"}) for s in _call(
+        ("unknown", "Здравствуйте, меня зовут Андрей, компания Альфа, предлагаем вам нашу систему."),
+        ("unknown", "Я про вашу компанию ничего не слышал, боюсь, что вы пропадёте после оплаты."),
+    )]
+    f = text_analyzer.analyze_transcript(segments)
+    assert f.speakers_known is False
+    assert [o.category for o in f.objections] == ["lack_of_trust"]
+
+
+def test_classify_text_ranks_categories(analyzer) -> None:
+    ranked = analyzer.classify_text("Клиент говорит, что у конкурентов то же самое дешевле и гарантия больше")
+    assert ranked[0][0].code == "competitors"
+    assert len(ranked) == 10 and ranked[0][1] >= ranked[1][1]
+    assert all(0.0 <= score <= 1.0 for _, score in ranked)
+
+
+def test_empty_transcript_gives_valid_empty_findings(text_analyzer) -> None:
+    f = text_analyzer.analyze_transcript([])
+    assert f.segments == [] and f.objections == []
+    assert f.sentiment.overall.label == "neutral"
+    assert f.topic.label == "unknown"
