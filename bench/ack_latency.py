@@ -65,8 +65,14 @@ async def main(rate: float, seconds: float) -> None:
                     await asyncio.gather(*tasks)
                     wall = time.perf_counter() - started
                 q = statistics.quantiles(latencies, n=100)
-                print(f"events: {total} at a target of {rate:.0f}/s, achieved {total / wall:.0f}/s, statuses {statuses}")
-                print(f"ack latency p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
+                print(
+                    f"events: {total} at a target of {rate:.0f}/s, "
+                    f"achieved {total / wall:.0f}/s, statuses {statuses}"
+                )
+                print(
+                    f"ack latency p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms, "
+                    f"max {max(latencies) * 1000:.1f} ms"
+                )
                 print(f"events stored: {await app.services.store.events.count()}")
             finally:
                 await app.runner.cleanup()

@@ -33,8 +33,12 @@ async def main(limit: int, stereo: bool) -> None:
                     audio = truth_file.with_suffix(".stereo.mp3" if stereo else ".mp3")
                     audio_s += truth["duration_s"]
                     portal.add_call(
-                        truth["id"], recording=audio, user_id=1, duration=int(truth["duration_s"]),
-                        crm_activity_id=5000 + n, bindings=[(2, 100 + n)],
+                        truth["id"],
+                        recording=audio,
+                        user_id=1,
+                        duration=int(truth["duration_s"]),
+                        crm_activity_id=5000 + n,
+                        bindings=[(2, 100 + n)],
                     )
                 before = len(portal.requests)
                 started = time.perf_counter()
@@ -48,12 +52,19 @@ async def main(limit: int, stereo: bool) -> None:
                     await asyncio.sleep(0.2)
                 wall = time.perf_counter() - started
                 rest = len(portal.requests) - before
-                print(f"calls: {len(calls)} ({'stereo' if stereo else 'mono 8 kHz'}), audio {audio_s:.0f} s, "
-                      f"wall {wall:.1f} s, done {counts['done']}, failed {counts['failed']}")
-                print(f"throughput: {len(calls) / wall * 60:.1f} calls/min; realtime factor {wall / audio_s:.3f} "
-                      f"({audio_s / wall:.1f}x faster than real time)")
-                print(f"REST calls per analysed call: {rest / max(1, counts['done']):.1f} "
-                      f"(comments {len(portal.comments)})")
+                print(
+                    f"calls: {len(calls)} ({'stereo' if stereo else 'mono 8 kHz'}), audio {audio_s:.0f} s, "
+                    f"wall {wall:.1f} s, done {counts['done']}, failed {counts['failed']}"
+                )
+                print(
+                    f"throughput: {len(calls) / wall * 60:.1f} calls/min; "
+                    f"realtime factor {wall / audio_s:.3f} "
+                    f"({audio_s / wall:.1f}x faster than real time)"
+                )
+                print(
+                    f"REST calls per analysed call: {rest / max(1, counts['done']):.1f} "
+                    f"(comments {len(portal.comments)})"
+                )
             finally:
                 await app.runner.cleanup()
 

@@ -90,6 +90,10 @@ async def build_services(settings: Settings, *, analyzer: Any = None) -> Service
     session = aiohttp.ClientSession(headers={"User-Agent": f"{settings.app_name}/{__version__}"})
     clients = PortalClients(settings, session, store.portals, metrics)
     installer = Installer(settings, store, clients)
+    if analyzer is None:
+        from callcoach.pipeline.analyzer import Analyzer
+
+        analyzer = Analyzer(settings)
     services = Services(
         settings=settings,
         store=store,
@@ -98,12 +102,8 @@ async def build_services(settings: Settings, *, analyzer: Any = None) -> Service
         clients=clients,
         installer=installer,
         intake=Intake(store),
+        analyzer=analyzer,
     )
-    if analyzer is None:
-        from callcoach.pipeline.analyzer import Analyzer
-
-        analyzer = Analyzer(settings)
-    services.analyzer = analyzer
     services.extras["executor"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
     if settings.webhook_url:
         await register_webhook_portal(settings, store)

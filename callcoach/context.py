@@ -30,7 +30,7 @@ class Services:
     clients: PortalClients
     installer: Installer
     intake: Intake
-    analyzer: Analyzer | None = None
+    analyzer: Analyzer
     runner: JobRunner | None = None
     llm: Any = None
     copilot: Any = None

@@ -109,7 +109,9 @@ async def start_app(tmp_path: Path, analyzer: Any) -> AsyncIterator[StartApp]:
     """Start the real app on a real port; ``await start_app(portal, **settings)``."""
     started: list[RunningApp] = []
 
-    async def start(portal: FakePortal | None = None, *, data_dir: Path | None = None, **overrides: Any) -> RunningApp:
+    async def start(
+        portal: FakePortal | None = None, *, data_dir: Path | None = None, **overrides: Any
+    ) -> RunningApp:
         port = free_port()
         data = data_dir or tmp_path / "data"
         data.mkdir(parents=True, exist_ok=True)
@@ -126,7 +128,7 @@ async def start_app(tmp_path: Path, analyzer: Any) -> AsyncIterator[StartApp]:
         await running.close()
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 120.0, interval: float = 0.1) -> Any:
+async def wait_for(predicate: Callable[[], Any], timeout: float = 120.0, interval: float = 0.1) -> Any:  # noqa: ASYNC109
     """Poll until ``predicate()`` (sync or async) is truthy; fail with a clear message."""
     deadline = time.monotonic() + timeout
     while True:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from callcoach.config import Settings
 from callcoach.pipeline.categories import merge_categories
@@ -18,8 +18,17 @@ from callcoach.storage.portals import Portal
 if TYPE_CHECKING:
     from callcoach.handlers.dashboard import PortalRef, UserRef
 
-STATUS = {"done": "analysed", "skipped": "skipped", "failed": "failed"}
-DIRECTION = {1: "outgoing", 4: "outgoing", 2: "incoming", 3: "incoming"}
+STATUS: dict[str, Literal["analysed", "skipped", "failed"]] = {
+    "done": "analysed",
+    "skipped": "skipped",
+    "failed": "failed",
+}
+DIRECTION: dict[int, Literal["incoming", "outgoing"]] = {
+    1: "outgoing",
+    4: "outgoing",
+    2: "incoming",
+    3: "incoming",
+}
 
 
 def job_record(
@@ -34,11 +43,11 @@ def job_record(
         portal=portal.domain,
         file=job.call_id,
         started_at=datetime.fromtimestamp(started, UTC),
-        direction=DIRECTION.get(job.call_type or 0),  # type: ignore[arg-type]
+        direction=DIRECTION.get(job.call_type or 0),
         manager_id=job.manager_id,
         manager_name=(names or {}).get(job.manager_id or 0)
         or (f"#{job.manager_id}" if job.manager_id else None),
-        status=STATUS[job.state],  # type: ignore[arg-type]
+        status=STATUS[job.state],
         reason=job.reason,
         duration=float(job.duration or (findings.duration if findings else 0.0)),
         findings=findings,
@@ -66,7 +75,7 @@ async def report_input_for(
     names: Mapping[int, str] | None = None,
 ) -> ReportInput:
     since, until = _bounds(date_from, date_to)
-    jobs = await store.jobs.list(portal.id, since=since, until=until, states=tuple(STATUS))
+    jobs = await store.jobs.list_jobs(portal.id, since=since, until=until, states=tuple(STATUS))
     proposals = [
         ProposedCategory(name=p.name, code=p.code, examples=p.examples, size=p.size)
         for p in await store.categories.proposals(portal.id)

@@ -56,7 +56,7 @@ class CategoryRepo:
 
     async def custom(self, portal_id: int | None) -> list[Category]:
         """Active custom categories of a portal (and the server-wide ones, portal_id NULL)."""
-        cond = categories.c.portal_id.is_(None)
+        cond: Any = categories.c.portal_id.is_(None)
         if portal_id is not None:
             cond = cond | (categories.c.portal_id == portal_id)
         async with self.db.connect() as conn:
@@ -157,7 +157,7 @@ class CategoryRepo:
                         created_at=now(),
                     )
                 )
-                pid = int(result.inserted_primary_key[0])  # type: ignore[index]
+                pid = int(result.inserted_primary_key[0])
                 ids = [r.id for r in rows if r.quote in set(g.examples)]
                 if ids:
                     await conn.execute(

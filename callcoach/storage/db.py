@@ -87,7 +87,7 @@ class Database:
     def insert_ignore(self, table: Table, values: Mapping[str, Any], *conflict_cols: str) -> Insert:
         """INSERT that does nothing when a row with the same unique key exists."""
         ins: Any = postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)
-        return ins.values(**values).on_conflict_do_nothing(index_elements=list(conflict_cols))  # type: ignore[no-any-return]
+        return ins.values(**values).on_conflict_do_nothing(index_elements=list(conflict_cols))
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -191,7 +191,7 @@ class JobRepo:
             value = (await conn.execute(q)).scalar()
             return float(value) if value is not None else None
 
-    async def list(
+    async def list_jobs(
         self,
         portal_id: int | None = None,
         *,

@@ -36,7 +36,7 @@ async def purge_portal(store: Store, domain: str, *, before: float | None = None
     if portal is None:
         raise LookupError(f"no portal {domain!r}")
     cutoff = before if before is not None else float("inf")
-    jobs = [j for j in await store.jobs.list(portal.id) if (j.call_start or j.created_at) < cutoff]
+    jobs = [j for j in await store.jobs.list_jobs(portal.id) if (j.call_start or j.created_at) < cutoff]
     for job in jobs:
         if job.audio_path:
             with contextlib.suppress(FileNotFoundError):

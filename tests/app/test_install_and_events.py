@@ -41,7 +41,9 @@ async def test_forged_event_is_refused_and_leaves_no_trace(portal: FakePortal, s
     portal.add_call("forged-1", recording=b"x", user_id=1, duration=30)
     data = portal.call_end_event_data("forged-1")
 
-    wrong = await portal.send_event(app.events_url, "ONVOXIMPLANTCALLEND", data, application_token="not-the-token")
+    wrong = await portal.send_event(
+        app.events_url, "ONVOXIMPLANTCALLEND", data, application_token="not-the-token"
+    )
     assert wrong["status"] == 401
     missing = await portal.send_event(app.events_url, "ONVOXIMPLANTCALLEND", data, application_token="")
     assert missing["status"] == 401
@@ -64,7 +66,9 @@ async def test_malformed_bodies_get_400_with_a_reason(portal: FakePortal, start_
     app = await start_app(portal)
     await portal.install(app.install_url)
     async with aiohttp.ClientSession() as http:
-        bad_json = await http.post(app.events_url, data=b"{not json", headers={"Content-Type": "application/json"})
+        bad_json = await http.post(
+            app.events_url, data=b"{not json", headers={"Content-Type": "application/json"}
+        )
         assert bad_json.status == 400
         assert "malformed" in (await bad_json.json())["error"]
         no_event = await http.post(app.events_url, data={"data[CALL_ID]": "1"})
@@ -73,11 +77,15 @@ async def test_malformed_bodies_get_400_with_a_reason(portal: FakePortal, start_
         assert install_without_auth.status == 400
 
 
-async def test_call_end_event_is_acknowledged_and_stored_durably(portal: FakePortal, start_app: StartApp) -> None:
+async def test_call_end_event_is_acknowledged_and_stored_durably(
+    portal: FakePortal, start_app: StartApp
+) -> None:
     app = await start_app(portal)
     await portal.install(app.install_url)
     portal.add_call("missed-1", recording=None, user_id=1, duration=0, failed_code=304)
-    answer = await portal.send_event(app.events_url, "ONVOXIMPLANTCALLEND", portal.call_end_event_data("missed-1"))
+    answer = await portal.send_event(
+        app.events_url, "ONVOXIMPLANTCALLEND", portal.call_end_event_data("missed-1")
+    )
     assert answer["status"] == 200
     store = app.services.store
     assert await store.events.count() == 1
@@ -106,7 +114,9 @@ async def test_json_event_bodies_are_accepted_too(portal: FakePortal, start_app:
     assert answer["status"] == 200
 
 
-async def test_uninstall_marks_portal_and_clean_removes_its_data(portal: FakePortal, start_app: StartApp) -> None:
+async def test_uninstall_marks_portal_and_clean_removes_its_data(
+    portal: FakePortal, start_app: StartApp
+) -> None:
     app = await start_app(portal)
     await portal.install(app.install_url)
     store = app.services.store
@@ -116,7 +126,9 @@ async def test_uninstall_marks_portal_and_clean_removes_its_data(portal: FakePor
     assert p is not None and p.status == "uninstalled" and p.access_token == ""
     # after uninstall its events are refused
     portal.add_call("late-1", recording=None, user_id=1, duration=5)
-    late = await portal.send_event(app.events_url, "ONVOXIMPLANTCALLEND", portal.call_end_event_data("late-1"))
+    late = await portal.send_event(
+        app.events_url, "ONVOXIMPLANTCALLEND", portal.call_end_event_data("late-1")
+    )
     assert late["status"] == 401
 
     await portal.install(app.install_url)
@@ -142,7 +154,12 @@ async def test_health_and_metrics(portal: FakePortal, start_app: StartApp) -> No
 def test_serve_with_a_wrong_setting_stops_with_one_line_naming_the_variable(tmp_path) -> None:  # type: ignore[no-untyped-def]
     env = {**os.environ, "CALLCOACH_PORT": "not-a-port", "CALLCOACH_DATA_DIR": str(tmp_path)}
     done = subprocess.run(
-        [sys.executable, "-m", "callcoach.cli", "serve"], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+        [sys.executable, "-m", "callcoach.cli", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.strip()]

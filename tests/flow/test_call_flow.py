@@ -155,7 +155,7 @@ async def test_a_lost_event_is_found_by_the_sweep(
     assert len(_comments_on(portal, "deal", 9)) == 1
     # a second sweep finds nothing new
     await _sweep(app.services)
-    assert len(await app.services.store.jobs.list()) == 1
+    assert len(await app.services.store.jobs.list_jobs()) == 1
 
 
 async def test_fifty_events_in_a_burst_give_fifty_comments_within_the_rate_limit(

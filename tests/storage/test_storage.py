@@ -152,7 +152,9 @@ async def test_terminal_jobs_are_not_claimed_and_finish_time_is_set(store: Store
 
 async def test_custom_categories_and_proposals(store: Store) -> None:
     pid = await _portal(store)
-    await store.categories.save(pid, Category(code="delivery", name="Сроки доставки", examples=["долго везти"]))
+    await store.categories.save(
+        pid, Category(code="delivery", name="Сроки доставки", examples=["долго везти"])
+    )
     await store.categories.save(pid, Category(code="delivery", name="Доставка", examples=["долго"]))
     custom = await store.categories.custom(pid)
     assert [(c.code, c.name) for c in custom] == [("delivery", "Доставка")]
@@ -160,14 +162,18 @@ async def test_custom_categories_and_proposals(store: Store) -> None:
     await store.categories.add_candidates(pid, None, ["нужна интеграция с 1С", "а с 1С интеграция есть?"])
 
     def group(quotes: list[str]) -> list[ProposedCategory]:
-        return [ProposedCategory(name="Интеграция с 1С", code="integration_1c", examples=quotes, size=len(quotes))]
+        return [
+            ProposedCategory(name="Интеграция с 1С", code="integration_1c", examples=quotes, size=len(quotes))
+        ]
 
     proposals = await store.categories.regroup(pid, group)
     assert len(proposals) == 1 and proposals[0].size == 2
     # regrouping again rebuilds open proposals rather than duplicating them
     proposals = await store.categories.regroup(pid, group)
     assert len(await store.categories.proposals(pid)) == 1
-    category = await store.categories.decide(proposals[0].id, accept=True, user_id=1, recommendation="Покажите API")
+    category = await store.categories.decide(
+        proposals[0].id, accept=True, user_id=1, recommendation="Покажите API"
+    )
     assert category is not None and category.code == "integration_1c"
     assert {c.code for c in await store.categories.custom(pid)} == {"delivery", "integration_1c"}
     assert await store.categories.proposals(pid) == []

@@ -21,7 +21,7 @@ async def find_job(ctx: BotContext, ref: str) -> Job | None:
         return job if access.can_see(job.manager_id) else None
     if ref.isdigit():  # a deal id: its latest call the asker may see
         managers = None if access.managers is None else sorted(access.managers)
-        for candidate in await store.list(ctx.portal.id, manager_ids=managers, limit=2000):
+        for candidate in await store.list_jobs(ctx.portal.id, manager_ids=managers, limit=2000):
             if candidate.entity_type in ("deal", "DEAL", "2") and candidate.entity_id == int(ref):
                 return candidate
     return None

@@ -52,7 +52,7 @@ async def free_text(ctx: BotContext) -> None:
     categories = await ctx.categories()
     llm = ctx.deps.llm
     if llm is not None:
-        own = await ctx.deps.store.jobs.list(
+        own = await ctx.deps.store.jobs.list_jobs(
             ctx.portal.id, manager_ids=[ctx.event.user_id], states=("done",), limit=5
         )
         system = SYSTEM.format(kb=knowledge_base(categories), calls=recent_calls_digest(own) or "нет данных")

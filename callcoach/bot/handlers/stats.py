@@ -42,20 +42,20 @@ async def stats(ctx: BotContext) -> None:
             await ctx.reply(f"Нашлось несколько сотрудников: {names}. Уточните.")
             return
         target = visible[0]
-        jobs = await jobs_repo.list(
+        jobs = await jobs_repo.list_jobs(
             ctx.portal.id, since=period.since, until=period.until, manager_ids=[target], states=("done",)
         )
         title = f"Статистика {period.label}: {chart.names.get(target, f'#{target}')}"
         await ctx.reply(render_stats(compute_stats(jobs), title=title), buttons)
         return
     if not access.sees_others:
-        jobs = await jobs_repo.list(
+        jobs = await jobs_repo.list_jobs(
             ctx.portal.id, since=period.since, until=period.until, manager_ids=[viewer], states=("done",)
         )
         await ctx.reply(render_stats(compute_stats(jobs), title=f"Ваша статистика {period.label}"), buttons)
         return
     managers = None if access.managers is None else sorted(access.managers)
-    jobs = await jobs_repo.list(
+    jobs = await jobs_repo.list_jobs(
         ctx.portal.id, since=period.since, until=period.until, manager_ids=managers, states=("done",)
     )
     scope = "по порталу" if access.is_admin else "по вашему отделу"
