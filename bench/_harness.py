@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import socket
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,3 +58,33 @@ async def start_app(portal: Any, data_dir: Path, **overrides: Any) -> App:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return App(f"http://127.0.0.1:{port}", runner)
+
+
+async def serve_process(portal: Any, data_dir: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
+    """``callcoach serve`` in its own process, ready when /livez answers."""
+    import aiohttp
+
+    full_env = {
+        **os.environ,
+        "CALLCOACH_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "CALLCOACH_HOST": "127.0.0.1",
+        "CALLCOACH_PORT": str(port),
+        "CALLCOACH_DATA_DIR": str(data_dir),
+        "CALLCOACH_CLIENT_ID": portal.client_id,
+        "CALLCOACH_CLIENT_SECRET": portal.client_secret,
+        "CALLCOACH_SWEEP_MINUTES": "0",
+        "CALLCOACH_LOG_LEVEL": "WARNING",
+        **env,
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "callcoach.cli", "serve"], env=full_env, cwd=REPO)
+    async with aiohttp.ClientSession() as http:
+        for _ in range(600):
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/livez") as resp:
+                    if resp.status == 200:
+                        return proc
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("callcoach serve did not start")

@@ -145,8 +145,10 @@ def main(argv: list[str] | None = None) -> int:
                 score.add(truth["id"], truth, f)
                 refs.append(" ".join(t["text"] for t in truth["turns"]))
                 hyps.append(" ".join(s.text for s in f.segments))
-            print(score.row(f"{name} audio ({len(truths)} calls)") + f"  WER={wer(refs, hyps):.3f}"
-                  f"  [{time.perf_counter() - t0:.0f} s]")
+            print(
+                score.row(f"{name} audio ({len(truths)} calls)") + f"  WER={wer(refs, hyps):.3f}"
+                f"  [{time.perf_counter() - t0:.0f} s]"
+            )
             if args.verbose:
                 for e in score.errors:
                     print("   ", e)

@@ -1,5 +1,7 @@
 """Event acknowledgement latency under a loopback load: ONVOXIMPLANTCALLEND events posted
 form-encoded (as Bitrix24 does) at a target rate; prints p50/p99 of the time to the 200.
+The app runs as its own ``callcoach serve`` process, as in production; this process holds the
+fake portal and the load generator.
 
     python bench/ack_latency.py [--rate 300] [--seconds 10]
 """
@@ -14,7 +16,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from _harness import start_app
+from _harness import free_port, serve_process
 
 from tests.fakes.portal import FakePortal, php_form
 
@@ -22,9 +24,12 @@ from tests.fakes.portal import FakePortal, php_form
 async def main(rate: float, seconds: float) -> None:
     async with FakePortal() as portal:
         with tempfile.TemporaryDirectory() as tmp:
-            app = await start_app(portal, Path(tmp), workers=2)
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            server = await serve_process(portal, Path(tmp), port, CALLCOACH_WORKERS="2")
             try:
-                await portal.install(app.url + "/b24/install")
+                await portal.install(url + "/b24/install")
+                await _models_loaded(url)  # measure the steady state, not the start-up
                 total = int(rate * seconds)
                 bodies = []
                 for n in range(total):
@@ -50,7 +55,7 @@ async def main(rate: float, seconds: float) -> None:
 
                     async def fire(body: str) -> None:
                         t0 = time.perf_counter()
-                        async with http.post(app.url + "/b24/events", data=body, headers=headers) as resp:
+                        async with http.post(url + "/b24/events", data=body, headers=headers) as resp:
                             await resp.read()
                             statuses[resp.status] = statuses.get(resp.status, 0) + 1
                         latencies.append(time.perf_counter() - t0)
@@ -73,9 +78,19 @@ async def main(rate: float, seconds: float) -> None:
                     f"ack latency p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms, "
                     f"max {max(latencies) * 1000:.1f} ms"
                 )
-                print(f"events stored: {await app.services.store.events.count()}")
             finally:
-                await app.runner.cleanup()
+                server.terminate()
+                server.wait(timeout=30)
+
+
+async def _models_loaded(url: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(1200):
+            async with http.get(url + "/healthz") as resp:
+                model = (await resp.json()).get("model") or {}
+            if model.get("text_loaded") and (model.get("whisper") or {}).get("loaded"):
+                return
+            await asyncio.sleep(0.25)
 
 
 if __name__ == "__main__":

@@ -41,11 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     from callcoach.pipeline.analyzer import Analyzer, StageTimes
 
     suffix = ".stereo.mp3" if args.stereo else ".mp3"
-    files = sorted(p for p in args.calls.glob(f"*{suffix}") if args.stereo or not p.name.endswith(".stereo.mp3"))
+    files = sorted(
+        p for p in args.calls.glob(f"*{suffix}") if args.stereo or not p.name.endswith(".stereo.mp3")
+    )
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
-            data_dir=Path(tmp), whisper_model=args.model, whisper_device=args.device,
-            whisper_batch_size=args.batch, whisper_cpu_threads=args.threads,
+            data_dir=Path(tmp),
+            whisper_model=args.model,
+            whisper_device=args.device,
+            whisper_batch_size=args.batch,
+            whisper_cpu_threads=args.threads,
         )
         analyzer = Analyzer(settings, use_cache=False)
         t0 = time.perf_counter()
@@ -65,11 +70,18 @@ def main(argv: list[str] | None = None) -> int:
             audio_s += audio.decode(path, max_seconds=analyzer.max_audio_s).duration
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     st = analyzer.state()["whisper"]
-    print(f"{len(files)} recordings ({suffix}), {audio_s:.0f} s of audio; model {args.model} on "
-          f"{st['device']}/{st['compute_type']}; batch {args.batch}; models loaded in {load_s:.1f} s")
+    print(
+        f"{len(files)} recordings ({suffix}), {audio_s:.0f} s of audio; model {args.model} on "
+        f"{st['device']}/{st['compute_type']}; batch {args.batch}; models loaded in {load_s:.1f} s"
+    )
     print(f"{'stage':24s} {'seconds':>9s} {'RTF':>8s} {'x realtime':>11s}")
-    for name, secs in (("decode", totals.decode), ("ASR", totals.asr), ("speaker split", totals.speakers),
-                       ("text analysis", totals.text), ("end to end", wall)):
+    for name, secs in (
+        ("decode", totals.decode),
+        ("ASR", totals.asr),
+        ("speaker split", totals.speakers),
+        ("text analysis", totals.text),
+        ("end to end", wall),
+    ):
         print(f"{name:24s} {secs:9.2f} {secs / audio_s:8.4f} {audio_s / max(secs, 1e-9):11.1f}")
     print(f"peak RSS: {peak_mb:.0f} MiB")
     return 0

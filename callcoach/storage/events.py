@@ -16,9 +16,19 @@ class EventRepo:
         self.db = db
 
     @staticmethod
-    async def add(conn: AsyncConnection, portal_id: int, event: str, payload: dict[str, Any]) -> int:
+    async def add(
+        conn: AsyncConnection, portal_id: int, event: str, payload: dict[str, Any], *, processed: bool = False
+    ) -> int:
+        """Store an event; ``processed`` when its work is created in the same transaction."""
+        t = now()
         result = await conn.execute(
-            events.insert().values(portal_id=portal_id, event=event, payload=payload, received_at=now())
+            events.insert().values(
+                portal_id=portal_id,
+                event=event,
+                payload=payload,
+                received_at=t,
+                processed_at=t if processed else None,
+            )
         )
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 

@@ -34,9 +34,8 @@ class Intake:
             if not call_id:
                 raise EventRejected("ONVOXIMPLANTCALLEND without data[CALL_ID]")
             async with self.store.db.begin() as conn:
-                event_id = await EventRepo.add(conn, portal.id, event, safe)
+                await EventRepo.add(conn, portal.id, event, safe, processed=True)
                 created = await self.store.jobs.enqueue(portal.id, call_id, dict(data or {}), conn=conn)
-                await EventRepo.mark_processed(conn, event_id)
             if created:
                 self.wake()
             return "queued" if created else "duplicate"
