@@ -22,7 +22,7 @@ import aiohttp
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from callcoach import __version__
+from callcoach import __version__, gpu
 from callcoach.bot import wiring as bot_wiring
 from callcoach.bot.copilot import CopilotPortal, CopilotService, register_ai_engine
 from callcoach.config import Settings
@@ -223,6 +223,7 @@ def start_llm_services(services: Services) -> CopilotService:
 async def start_background(services: Services, scheduler: AsyncIOScheduler) -> None:
     settings = services.settings
     loop = asyncio.get_running_loop()
+    gpu.limit_memory(settings.gpu_memory_fraction)
     # Load the models off the event loop: /healthz answers meanwhile and says they are loading.
     load = loop.run_in_executor(services.extras["executor"], services.analyzer.load)
     services.extras["model_load"] = load

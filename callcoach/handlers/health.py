@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from callcoach import __version__
+from callcoach import __version__, gpu
 from callcoach.context import SERVICES
 
 routes = web.RouteTableDef()
@@ -54,4 +54,7 @@ async def metrics(request: web.Request) -> web.Response:
         for state, count in (await services.store.jobs.counts_by_state()).items():
             m.jobs.labels(state).set(count)
         m.queue_depth.set(await services.store.jobs.queue_depth())
+    used = gpu.memory_in_use()
+    if used is not None:
+        m.gpu_memory.set(used)
     return web.Response(body=m.render(), headers={"Content-Type": m.content_type})
