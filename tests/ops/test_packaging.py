@@ -43,7 +43,7 @@ def test_dockerfile_install_steps_work_in_a_fresh_venv_and_analyse_a_call(
         text=True,
         timeout=600,
     )
-    assert analysed.returncode == 0, analysed.stderr[-3000:]
+    assert analysed.returncode == 0, analysed.stderr[-3000:] + (out.read_text() if out.exists() else "")
     result = json.loads(out.read_text())
     assert result[0]["segments"] and "price" in {o["category"] for o in result[0]["objections"]}
 
