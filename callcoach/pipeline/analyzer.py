@@ -29,7 +29,6 @@ from callcoach.pipeline.text_analysis import Summarizer, TextAnalyzer
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class StageTimes:
     """Seconds spent per stage for the last analysed file (bench/speed.py reads them)."""
@@ -42,7 +41,9 @@ class StageTimes:
 
 
 class Analyzer:
-    def __init__(self, settings: Settings, *, use_cache: bool = True, max_audio_s: float | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, use_cache: bool = True, max_audio_s: float | None = None
+    ) -> None:
         self.settings = settings
         self.transcriber = Transcriber(settings)
         self._text: TextAnalyzer | None = None
@@ -81,7 +82,7 @@ class Analyzer:
         s = self.settings
         return {
             "findings": FINDINGS_VERSION,
-            "pipeline": 1,
+            "pipeline": 2,  # bump when a classifier, prototype set or threshold changes
             "whisper": s.whisper_model,
             "language": s.language,
             "stereo_manager": s.stereo_manager_channel,
@@ -117,7 +118,9 @@ class Analyzer:
         decoded = audio_mod.decode(path, max_seconds=self.max_audio_s)
         times.decode = time.perf_counter() - t0
         asr = self._transcribe(decoded, times)
-        findings = self._finish(path, decoded, asr, times, categories=categories, topics=topics, summarize=None)
+        findings = self._finish(
+            path, decoded, asr, times, categories=categories, topics=topics, summarize=None
+        )
         if self.cache is not None and key is not None:
             self.cache.put(key, findings)
         if summarize is not None:
@@ -145,13 +148,19 @@ class Analyzer:
                 out.append(exc)
             except Exception as exc:  # a bug on one file must not lose the rest of the batch
                 log.exception("analysis of %s failed", path)
-                out.append(PipelineError(f"{Path(path).name}: analysis failed ({exc.__class__.__name__}: {exc})"))
+                out.append(
+                    PipelineError(f"{Path(path).name}: analysis failed ({exc.__class__.__name__}: {exc})")
+                )
         return out
 
-    def classify_text(self, text: str, categories: Sequence[Category] | None = None) -> list[tuple[Category, float]]:
+    def classify_text(
+        self, text: str, categories: Sequence[Category] | None = None
+    ) -> list[tuple[Category, float]]:
         return self.text.classify_text(text, categories)
 
-    def propose_categories(self, quotes: Sequence[str], *, existing_codes: Sequence[str] = ()) -> list[ProposedCategory]:
+    def propose_categories(
+        self, quotes: Sequence[str], *, existing_codes: Sequence[str] = ()
+    ) -> list[ProposedCategory]:
         """Group objections that fit no category into proposed new categories."""
         return group_candidates(quotes, self.text.embedders[0], existing_codes=existing_codes)
 
@@ -186,6 +195,7 @@ class Analyzer:
         split = self.split_speakers(decoded, asr)
         times.speakers = time.perf_counter() - t0
         t0 = time.perf_counter()
+        stereo = decoded.is_stereo and split.speakers_known and _two_sided(decoded.channels)
         findings = self.text.analyze_transcript(
             split.segments,
             categories,
@@ -194,7 +204,8 @@ class Analyzer:
             topics=topics,
             summarize=summarize,
             file=str(path),
-            channels="stereo" if decoded.is_stereo and split.speakers_known and _two_sided(decoded.channels) else "mono",
+            channels="stereo" if stereo else "mono",
+            roles_reliable=stereo,
         )
         findings.language = asr.language or self.settings.language
         findings.models["asr"] = self.settings.whisper_model

@@ -192,7 +192,12 @@ class Transcriber:
                     end=float(s.end),
                     text=s.text.strip(),
                     words=[
-                        Word(start=float(w.start), end=float(w.end), text=w.word, probability=float(w.probability))
+                        Word(
+                            start=float(w.start),
+                            end=float(w.end),
+                            text=w.word,
+                            probability=float(w.probability),
+                        )
                         for w in (s.words or [])
                     ],
                 )

@@ -37,6 +37,20 @@ class DecodedAudio:
         return np.asarray(self.channels.mean(axis=0), dtype=np.float32)
 
 
+def _looks_like_text(path: Path) -> bool:
+    """Every audio container starts with binary bytes (ID3, RIFF, OggS, ftyp, an MPEG sync word
+    0xFF…), none of which are valid UTF-8 text without NULs."""
+    with path.open("rb") as f:
+        head = f.read(4096)
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3  # only a character cut at the end of the sample
+    return True
+
+
 def decode(path: Path, *, max_seconds: float) -> DecodedAudio:
     """Decode ``path``; raise ``AudioError`` with the reason when it is not usable audio.
 
@@ -50,10 +64,15 @@ def decode(path: Path, *, max_seconds: float) -> DecodedAudio:
         raise AudioError(f"{path.name}: file not found")
     if path.stat().st_size == 0:
         raise AudioError(f"{path.name}: file is empty (0 bytes)")
+    if _looks_like_text(path):
+        # FFmpeg's lenient mp3 probe "decodes" a text file as seconds of noise; refuse it.
+        raise AudioError(f"{path.name}: this is a text file, not audio")
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise AudioError(f"{path.name}: not a readable audio file ({exc.__class__.__name__}: {exc})") from None
+        raise AudioError(
+            f"{path.name}: not a readable audio file ({exc.__class__.__name__}: {exc})"
+        ) from None
     with container:
         if not container.streams.audio:
             raise AudioError(f"{path.name}: the file has no audio stream")

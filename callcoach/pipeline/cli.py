@@ -17,7 +17,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("analyze", help="transcribe and analyse call recordings")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="audio files or folders")
     p.add_argument("--json", dest="json_out", type=Path, required=True, metavar="OUT.json")
-    p.add_argument("--categories", type=Path, help="JSON list of custom categories (added to the standard ten)")
+    p.add_argument(
+        "--categories", type=Path, help="JSON list of custom categories (added to the standard ten)"
+    )
     p.add_argument("--no-cache", action="store_true", help="analyse again even when a cached result exists")
     p.set_defaults(func=run)
 
@@ -26,7 +28,9 @@ def collect(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES))
+            out.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+            )
         else:
             out.append(path)  # a missing or odd file is reported per file, not fatal for the run
     return out
@@ -34,8 +38,21 @@ def collect(paths: list[Path]) -> list[Path]:
 
 def findings_record(f: Any) -> dict[str, Any]:
     data = f.model_dump(mode="json")
-    keep = ("file", "duration", "channels", "speakers_known", "segments", "objections", "topic", "sentiment",
-            "stats", "summary", "new_category_candidates", "language", "models")
+    keep = (
+        "file",
+        "duration",
+        "channels",
+        "speakers_known",
+        "segments",
+        "objections",
+        "topic",
+        "sentiment",
+        "stats",
+        "summary",
+        "new_category_candidates",
+        "language",
+        "models",
+    )
     return {k: data[k] for k in keep}
 
 

@@ -14,8 +14,41 @@ from callcoach.pipeline.models import ProposedCategory
 _TRANSLIT = dict(
     zip(
         "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
-        ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "y", "k", "l", "m", "n", "o", "p", "r", "s", "t",
-         "u", "f", "kh", "ts", "ch", "sh", "shch", "", "y", "", "e", "yu", "ya"],
+        [
+            "a",
+            "b",
+            "v",
+            "g",
+            "d",
+            "e",
+            "e",
+            "zh",
+            "z",
+            "i",
+            "y",
+            "k",
+            "l",
+            "m",
+            "n",
+            "o",
+            "p",
+            "r",
+            "s",
+            "t",
+            "u",
+            "f",
+            "kh",
+            "ts",
+            "ch",
+            "sh",
+            "shch",
+            "",
+            "y",
+            "",
+            "e",
+            "yu",
+            "ya",
+        ],
         strict=True,
     )
 )
@@ -80,7 +113,11 @@ def group_candidates(
         name = _name([texts[i] for i in members]) or _shorten(ordered[0])
         code = transliterate_code(name, taken=taken)
         taken.append(code)
-        out.append(ProposedCategory(name=name, code=code, examples=list(dict.fromkeys(ordered))[:10], size=len(members)))
+        out.append(
+            ProposedCategory(
+                name=name, code=code, examples=list(dict.fromkeys(ordered))[:10], size=len(members)
+            )
+        )
     return out
 
 

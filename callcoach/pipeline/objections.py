@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -23,54 +24,61 @@ from callcoach.pipeline.textutil import sentences, words
 # What clients say that is NOT an objection: answers, agreement, scheduling, thanks, requests.
 NEUTRAL_EXAMPLES = (
     "Да, слушаю вас.",
-    "Здравствуйте, да, это я.",
-    "Хорошо, присылайте, посмотрим.",
-    "Давайте в среду после обеда.",
-    "Спасибо большое, всё понятно.",
+    "Алло, да, это я.",
+    "Хорошо, присылайте, гляну.",
+    "Давайте в четверг с утра.",
+    "Спасибо, всё ясно.",
     "Отлично, договорились.",
-    "Да, пришлите, я передам.",
-    "Покажите, пожалуйста.",
-    "Не знаю, мы это не считали.",
+    "Скиньте на почту, я покажу коллегам.",
+    "Покажите, интересно взглянуть.",
+    "Не могу сказать, мы такое не замеряли.",
     "Да, мне это интересно.",
-    "Хорошо, это интересно.",
+    "Ну ладно, любопытно.",
     "Звучит неплохо, расскажите подробнее.",
     "Подскажите, как это работает?",
-    "А какие сроки доставки?",
+    "А когда сможете привезти?",
     "Сколько это будет стоить?",
-    "Доставьте, пожалуйста, завтра до обеда.",
-    "Да, оставлял заявку.",
-    "Стабильность связи для нас самое важное.",
+    "Привезите к десяти утра, пожалуйста.",
+    "Да, я заявку на сайте заполнял.",
+    "Для нас главное, чтобы всё работало без перебоев.",
     "Нас интересует полный комплект.",
     "Удобно, говорите.",
     "Договор получили, всё в порядке.",
-    "Прекрасно, вы очень выручили.",
+    "Спасибо, вы нам очень помогли.",
     "Записал, жду звонка.",
     "Нам нужно десять рабочих мест.",
     "Да, так и сделаем.",
-    "Ясно, подумаю над этим.",
+    "Понятно, буду думать.",
     "Мы работаем в основном с оптовыми клиентами.",
     "Нашёл, получилось.",
     "Всего доброго, до свидания.",
-    "Уточните и перезвоните мне.",
+    "Узнайте и наберите меня.",
+    "Раз в месяц примерно.",
+    "Ну давайте попробуем.",
+    "Хорошо, жду информацию.",
 )
 
-# What managers typically say; used only when speakers are unknown (mono without diarization),
+# What managers typically say; used when speakers are unknown or guessed from one mixed channel,
 # so that the manager's own price quote or offer is not read as the client's objection.
 MANAGER_EXAMPLES = (
-    "Здравствуйте, меня зовут Андрей, компания Альфа.",
-    "Добрый день, отдел продаж, удобно сейчас говорить?",
-    "Мы подготовили для вас коммерческое предложение.",
-    "Лицензия стоит двести тысяч рублей в год.",
-    "Предлагаем вам нашу систему для отдела продаж.",
-    "Понимаю вас. Давайте посмотрим, сколько вы сэкономите.",
-    "Я уточню у руководства и перезвоню.",
-    "Могу прислать кейсы и рекомендательные письма.",
-    "В какой день вам удобнее, чтобы я перезвонил?",
-    "У нас собственный сервисный центр и гарантия.",
-    "Служба поддержки, чем могу помочь?",
-    "Мы можем провести внедрение за две недели.",
+    "Добрый день, меня зовут Ирина, я представляю компанию Стройресурс.",
+    "Здравствуйте, вас беспокоит менеджер отдела продаж, можете говорить?",
+    "Я составил для вашей компании индивидуальный расчёт.",
+    "Годовое обслуживание обойдётся в сто двадцать тысяч.",
+    "Хотим предложить вам наш сервис для учёта заказов.",
+    "Понимаю ваши сомнения, давайте посчитаем выгоду.",
+    "Я согласую с руководителем и вернусь к вам с ответом.",
+    "Могу отправить отзывы наших заказчиков.",
+    "Когда вам будет удобно созвониться ещё раз?",
+    "У нас своя сервисная служба и гарантия три года.",
+    "Горячая линия, чем могу быть полезен?",
+    "Запуск займёт у нас около десяти дней.",
+    "Мы на рынке уже пятнадцать лет, у нас сотни клиентов.",
+    "Давайте я вышлю коммерческое предложение на почту.",
+    "Какие бумаги вам для этого понадобятся?",
+    "Подключим вас за несколько дней.",
+    "Передам вопрос нашим техническим специалистам.",
 )
-
 
 _CUES = re.compile(
     r"\b(не|нет|ни|без|никак|нельзя|пока|сначала|только|иначе|но|дорог\w*|сомнева\w*|нужн\w*|долж\w*)\b"
@@ -83,8 +91,9 @@ class ObjectionThresholds:
 
     margin: float = 0.12  # USE: best category minus nearest non-objection example
     probability: float = 0.5  # ensemble probability of the best category to name it
-    novel_margin: float = 0.10  # an objection-like sentence that fits no category well enough
+    novel_margin: float = 0.08  # an objection-like sentence that fits no category well enough
     manager_margin: float = 0.05  # unknown speaker: skip sentences closer to manager talk
+    unsure_extra: float = 0.06  # extra margin for a turn whose speaker is not known to be the client
 
 
 @dataclass
@@ -121,7 +130,7 @@ class ObjectionClassifier:
     """
 
     # softmax temperatures matched to each encoder's similarity spread
-    _TEMPERATURES = {"use-m3": 0.05, "e5-small-q4": 0.01}
+    _TEMPERATURES: ClassVar[dict[str, float]] = {"use-m3": 0.05, "e5-small-q4": 0.01}
 
     def __init__(self, embedders: Sequence[Embedder], thresholds: ObjectionThresholds | None = None) -> None:
         if not embedders:
@@ -176,16 +185,21 @@ class ObjectionClassifier:
         # the unit that most reads like an objection speaks for the text
         u = int(np.argmax(s.margin.max(axis=1)))
         gate = _sigmoid((float(s.margin[u].max()) - self.thresholds.margin) / 0.05)
-        ranked = sorted(
-            zip(prepared.categories, s.probability[u], strict=True), key=lambda p: -float(p[1])
-        )
+        ranked = sorted(zip(prepared.categories, s.probability[u], strict=True), key=lambda p: -float(p[1]))
         return [(c, round(float(p) * gate, 3)) for c, p in ranked]
 
     def detect(
-        self, segments: Sequence[Segment], categories: Sequence[Category], *, speakers_known: bool
+        self,
+        segments: Sequence[Segment],
+        categories: Sequence[Category],
+        *,
+        speakers_known: bool,
+        roles_reliable: bool = True,
     ) -> tuple[list[Objection], list[NewCategoryCandidate]]:
+        """``roles_reliable=False`` (mono: roles guessed from voices) also listens to the turns
+        labelled manager, skipping sentences that sound like manager talk."""
         t = self.thresholds
-        listen = {"client"} if speakers_known else {"client", "unknown"}
+        listen = {"client"} if speakers_known and roles_reliable else {"client", "unknown", "manager"}
         objections: list[Objection] = []
         candidates: list[NewCategoryCandidate] = []
         if not categories:
@@ -203,13 +217,15 @@ class ObjectionClassifier:
             novel: tuple[float, str, str, float] | None = None
             for u, unit in enumerate(units):
                 # unknown speaker: skip what sounds more like the manager than like any objection
-                if seg.speaker == "unknown" and float(s.manager_margin[u]) > max(
+                if seg.speaker != "client" and float(s.manager_margin[u]) > max(
                     t.manager_margin, float(s.margin[u].max())
                 ):
                     continue
                 best = int(np.argmax(s.probability[u]))
                 p, m = float(s.probability[u, best]), float(s.margin[u, best])
-                if m >= t.margin and p >= t.probability:
+                # a turn not known to be the client's must read as an objection more clearly
+                need = t.margin if seg.speaker == "client" else t.margin + t.unsure_extra
+                if m >= need and p >= t.probability:
                     code = prepared.categories[best].code
                     if code not in found or found[code][0] < m:
                         found[code] = (m, p, unit)
@@ -265,8 +281,10 @@ def _manager_reply(segments: Sequence[Segment], index: int) -> str:
     return " ".join(reply)
 
 
-_CLOSING = re.compile(r"^(хорошо|ладно|понятно|ясно|извините|простите)?[ ,.!]*(всего доброго|до свидания|"
-                      r"извините за беспокойство|спасибо)[ .!]*$")
+_CLOSING = re.compile(
+    r"^(хорошо|ладно|понятно|ясно|извините|простите)?[ ,.!]*(всего доброго|до свидания|"
+    r"извините за беспокойство|спасибо)[ .!]*$"
+)
 _ENGAGING = re.compile(
     r"\?|\b(давайте|могу|можем|предлага\w*|предлож\w*|пришл\w*|отправ\w*|подготов\w*|уточн\w*|покаж\w*|"
     r"расскаж\w*|посчита\w*|понимаю|согласова\w*|перезвон\w*|гаранти\w*|скидк\w*|у нас|мы работаем)\b"

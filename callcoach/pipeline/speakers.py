@@ -11,7 +11,9 @@ are not, speakers stay ``unknown`` and ``speakers_known`` is False — never a s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +22,7 @@ from callcoach.pipeline.asr import AsrSegment
 from callcoach.pipeline.audio import SAMPLE_RATE
 from callcoach.pipeline.models import Segment, Speaker, Word
 
+_SENTENCE_END = re.compile(r"[.!?…]\s*$")
 PAUSE_S = 0.35  # a pause this long may be a change of speaker
 MIN_SEPARATION = 2.0  # Fisher ratio between the two voice clusters needed to trust them
 
@@ -88,7 +91,9 @@ def _smooth(labels: list[Speaker]) -> list[Speaker]:
 def _utterances(words: Sequence[Word]) -> list[list[Word]]:
     out: list[list[Word]] = []
     for w in words:
-        if out and w.start - out[-1][-1].end < PAUSE_S:
+        # Whisper's word times blur the gap at a change of speaker (often < 0.15 s), but it
+        # punctuates each speaker's sentence: a sentence end is a possible turn too
+        if out and w.start - out[-1][-1].end < PAUSE_S and not _SENTENCE_END.search(out[-1][-1].text):
             out[-1].append(w)
         else:
             out.append([w])
@@ -111,7 +116,7 @@ def _voice_print(audio: np.ndarray, start: float, end: float) -> np.ndarray | No
     power = power[voiced]
     # 24 log-spaced bands up to 4 kHz (telephony band) -> mean log energy, level-normalised
     edges = np.unique(np.geomspace(2, 256, 25).astype(int))
-    bands = np.stack([power[:, lo:hi].sum(axis=1) for lo, hi in zip(edges[:-1], edges[1:], strict=True)], axis=1)
+    bands = np.stack([power[:, lo:hi].sum(axis=1) for lo, hi in itertools.pairwise(edges)], axis=1)
     logb = np.log(bands + 1e-10)
     logb = logb - logb.mean(axis=1, keepdims=True)
     # pitch: autocorrelation peak between 70 and 400 Hz
@@ -149,7 +154,9 @@ def _two_clusters(x: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, float
     return labels, float((m1 - m0) ** 2 / (v0 + v1 + 1e-6))
 
 
-def split_mono(asr: Sequence[AsrSegment], audio: np.ndarray, manager_score) -> SpeakerSplit:  # type: ignore[no-untyped-def]
+def split_mono(
+    asr: Sequence[AsrSegment], audio: np.ndarray, manager_score: Callable[[Sequence[str]], list[float]]
+) -> SpeakerSplit:
     """``manager_score(texts) -> list[float]``: how salesperson-like each text is (role naming)."""
     words = _all_words(asr)
     utterances = _utterances(words)

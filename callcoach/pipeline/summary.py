@@ -32,12 +32,15 @@ def template_summary(f: Findings) -> str:
                 names.append(name)
         handled = sum(o.handled for o in f.objections)
         parts.append(
-            f"Возражения клиента: {', '.join(names).lower()}; менеджер отработал {handled} из {len(f.objections)}."
+            f"Возражения клиента: {', '.join(names).lower()}; "
+            f"менеджер отработал {handled} из {len(f.objections)}."
         )
     else:
         parts.append("Возражений клиента не найдено.")
     if f.new_category_candidates:
-        parts.append(f"Есть возражение вне известных категорий: «{_short(f.new_category_candidates[0].quote)}».")
+        parts.append(
+            f"Есть возражение вне известных категорий: «{_short(f.new_category_candidates[0].quote)}»."
+        )
     elif f.speakers_known and f.stats.talk_ratio > 0.7:
         parts.append(f"Менеджер говорил {f.stats.talk_ratio:.0%} времени — клиенту стоит дать больше слова.")
     return " ".join(parts)

@@ -28,21 +28,31 @@ Summarizer = Callable[[Findings], "str | None"]
 class TextAnalyzer:
     """Owns the text models (embedders, classifiers); build once per process."""
 
-    def __init__(self, settings: Settings | None = None, *, embedders: Sequence[Embedder] | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, embedders: Sequence[Embedder] | None = None
+    ) -> None:
         settings = settings or Settings()
-        self.embedders = list(embedders) if embedders else [UseEmbedder(), E5Embedder()]
+        self.embedders: list[Embedder] = list(embedders) if embedders else [UseEmbedder(), E5Embedder()]
         primary = self.embedders[0]
         self.objections = ObjectionClassifier(self.embedders)
         self.sentiment: SentimentModel = (
-            TransformersSentiment(settings.sentiment_model) if settings.sentiment_model else PrototypeSentiment(primary)
+            TransformersSentiment(settings.sentiment_model)
+            if settings.sentiment_model
+            else PrototypeSentiment(*self.embedders)
         )
-        self.topics: TopicModel = ZeroShotTopics(settings.topic_model) if settings.topic_model else PrototypeTopics(primary)
+        self.topics: TopicModel = (
+            ZeroShotTopics(settings.topic_model) if settings.topic_model else PrototypeTopics(*self.embedders)
+        )
         neutral = primary.encode(list(NEUTRAL_EXAMPLES))
         self._role = (primary.encode(list(MANAGER_EXAMPLES)), neutral)
 
     @property
     def versions(self) -> dict[str, str]:
-        return {"objections": self.objections.name, "sentiment": self.sentiment.name, "topic": self.topics.name}
+        return {
+            "objections": self.objections.name,
+            "sentiment": self.sentiment.name,
+            "topic": self.topics.name,
+        }
 
     def manager_score(self, texts: Sequence[str]) -> list[float]:
         """How salesperson-like each text is (used to name the two voices of a mono call)."""
@@ -59,7 +69,9 @@ class TextAnalyzer:
             out.append(float(((v @ manager.T).max(axis=1) - (v @ neutral.T).max(axis=1)).mean()))
         return out
 
-    def classify_text(self, text: str, categories: Sequence[Category] | None = None) -> list[tuple[Category, float]]:
+    def classify_text(
+        self, text: str, categories: Sequence[Category] | None = None
+    ) -> list[tuple[Category, float]]:
         return self.objections.classify_text(text, merge_categories(categories))
 
     def analyze_transcript(
@@ -73,14 +85,19 @@ class TextAnalyzer:
         summarize: Summarizer | None = None,
         file: str = "",
         channels: str = "mono",
+        roles_reliable: bool = True,
     ) -> Findings:
+        """``roles_reliable=False``: speaker labels were guessed (mono voice clustering), so an
+        objection is also looked for in turns labelled manager."""
         segments = [s for s in segments if s.text.strip()]
         if speakers_known is None:
             speakers_known = any(s.speaker != "unknown" for s in segments)
         if duration is None:
             duration = max((s.end for s in segments), default=0.0)
         cats = merge_categories(categories)
-        objections, candidates = self.objections.detect(segments, cats, speakers_known=speakers_known)
+        objections, candidates = self.objections.detect(
+            segments, cats, speakers_known=speakers_known, roles_reliable=roles_reliable
+        )
         findings = Findings(
             file=file,
             duration=round(duration, 2),

@@ -1,6 +1,7 @@
 """Floors on the real bundled model over the shared dev calls: a regression fails CI.
 
-Measured (bench/accuracy.py) figures are a little above these floors.
+Measured (bench/accuracy.py, mono): objection F1 0.88, topic 0.75, sentiment 0.75;
+the floors sit a little below.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import pytest
 
 from callcoach.pipeline.models import Findings
 
-OBJECTION_F1_FLOOR = 0.75
-TOPIC_FLOOR = 0.6
-SENTIMENT_FLOOR = 0.6
+OBJECTION_F1_FLOOR = 0.84
+TOPIC_FLOOR = 0.7
+SENTIMENT_FLOOR = 0.7
 
 
 def _labels(f: Findings) -> set[str]:

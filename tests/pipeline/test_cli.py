@@ -22,8 +22,17 @@ def test_analyze_writes_one_object_per_recording_and_fails_bad_ones(
     records = json.loads(out.read_text(encoding="utf-8"))
     assert len(records) == 2
     good, bad = records
-    for key in ("file", "duration", "segments", "objections", "topic", "sentiment", "stats", "summary",
-                "new_category_candidates"):
+    for key in (
+        "file",
+        "duration",
+        "segments",
+        "objections",
+        "topic",
+        "sentiment",
+        "stats",
+        "summary",
+        "new_category_candidates",
+    ):
         assert key in good
     assert "overall" in good["sentiment"]
     assert {"category", "quote", "start"} <= set(good["objections"][0])

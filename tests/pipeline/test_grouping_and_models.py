@@ -34,7 +34,12 @@ def test_transliterated_codes_are_valid_and_unique() -> None:
 
 def test_bundled_model_is_joined_once_with_tokenizer(tmp_path) -> None:
     folder = prepare_bundled_model(tmp_path)
-    assert {p.name for p in folder.iterdir()} == {"model.bin", "config.json", "tokenizer.json", "vocabulary.txt"}
+    assert {p.name for p in folder.iterdir()} == {
+        "model.bin",
+        "config.json",
+        "tokenizer.json",
+        "vocabulary.txt",
+    }
     stamp = (folder / "model.bin").stat().st_mtime_ns
     assert prepare_bundled_model(tmp_path) == folder
     assert (folder / "model.bin").stat().st_mtime_ns == stamp  # not rewritten

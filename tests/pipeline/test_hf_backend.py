@@ -17,14 +17,28 @@ def _tiny_model(folder: Path, labels: dict[int, str]) -> Path:
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *list("абвгдеёжзийклмнопрстуфхцчшщъыьэюя:.,!?")]
+    vocab = [
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        *WORDS,
+        *list("абвгдеёжзийклмнопрстуфхцчшщъыьэюя:.,!?"),
+    ]
     folder.mkdir(parents=True)
     (folder / "vocab.txt").write_text("\n".join(vocab), encoding="utf-8")
     tokenizer = transformers.BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
     config = transformers.BertConfig(
-        vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=32, max_position_embeddings=512, num_labels=len(labels),
-        id2label=labels, label2id={v: k for k, v in labels.items()},
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=512,
+        num_labels=len(labels),
+        id2label=labels,
+        label2id={v: k for k, v in labels.items()},
     )
     model = transformers.BertForSequenceClassification(config)
     model.save_pretrained(folder)
@@ -42,12 +56,22 @@ def test_sentiment_and_topic_through_transformers_backend(tmp_path: Path) -> Non
     assert text.versions["sentiment"] == f"hf:{sent}"
     assert text.versions["topic"] == f"hf:{nli}"
     f = text.analyze_transcript(
-        [Segment(speaker="client", start=0, end=2, text="Очень дорого."),
-         Segment(speaker="manager", start=2, end=4, text="Спасибо, отлично.")]
+        [
+            Segment(speaker="client", start=0, end=2, text="Очень дорого."),
+            Segment(speaker="manager", start=2, end=4, text="Спасибо, отлично."),
+        ]
     )
     assert f.sentiment.overall.label in {"positive", "neutral", "negative"}
     assert 0 <= f.sentiment.overall.score <= 1
-    assert f.topic.label in {"sales", "support", "consultation", "complaint", "info_request", "order", "partnership"}
+    assert f.topic.label in {
+        "sales",
+        "support",
+        "consultation",
+        "complaint",
+        "info_request",
+        "order",
+        "partnership",
+    }
 
 
 def test_missing_local_model_is_a_clear_error_not_a_download(tmp_path: Path) -> None:

@@ -47,8 +47,11 @@ def test_objection_outside_the_ten_becomes_a_candidate_not_a_forced_category(tex
     f = text_analyzer.analyze_transcript(
         _call(
             ("manager", "Готовы подписать договор?"),
-            ("client", "Сначала наша служба информационной безопасности должна проверить ваше решение. "
-                       "Без их заключения мы ничего не подпишем."),
+            (
+                "client",
+                "Сначала наша служба информационной безопасности должна проверить ваше решение. "
+                "Без их заключения мы ничего не подпишем.",
+            ),
             ("manager", "Какие документы нужны?"),
         )
     )
@@ -61,8 +64,11 @@ def test_custom_category_is_used(text_analyzer) -> None:
         code="security_review",
         name="Проверка службой безопасности",
         description="Клиент не может купить, пока служба безопасности не проверит продукт.",
-        examples=["Сначала безопасники должны всё проверить.", "Без заключения службы безопасности не подпишем.",
-                  "Нам нужна проверка информационной безопасности."],
+        examples=[
+            "Сначала безопасники должны всё проверить.",
+            "Без заключения службы безопасности не подпишем.",
+            "Нам нужна проверка информационной безопасности.",
+        ],
         recommendation="Предложите пакет документов для службы безопасности.",
     )
     f = text_analyzer.analyze_transcript(
@@ -101,7 +107,10 @@ def test_custom_topic_is_accepted(text_analyzer) -> None:
 
 def test_summarize_hook_replaces_template_and_failure_keeps_it(text_analyzer) -> None:
     segments = _call(("client", "Сейчас совсем некогда, перезвоните завтра."))
-    assert text_analyzer.analyze_transcript(segments, summarize=lambda f: "LLM summary.").summary == "LLM summary."
+    assert (
+        text_analyzer.analyze_transcript(segments, summarize=lambda f: "LLM summary.").summary
+        == "LLM summary."
+    )
 
     def broken(_f):  # type: ignore[no-untyped-def]
         raise RuntimeError("llm down")
@@ -110,10 +119,13 @@ def test_summarize_hook_replaces_template_and_failure_keeps_it(text_analyzer) ->
 
 
 def test_unknown_speakers_still_find_client_objections(text_analyzer) -> None:
-    segments = [s.model_copy(update={"speaker": "unknown"}) for s in _call(
-        ("unknown", "Здравствуйте, меня зовут Андрей, компания Альфа, предлагаем вам нашу систему."),
-        ("unknown", "Я про вашу компанию ничего не слышал, боюсь, что вы пропадёте после оплаты."),
-    )]
+    segments = [
+        s.model_copy(update={"speaker": "unknown"})
+        for s in _call(
+            ("unknown", "Здравствуйте, меня зовут Андрей, компания Альфа, предлагаем вам нашу систему."),
+            ("unknown", "Я про вашу компанию ничего не слышал, боюсь, что вы пропадёте после оплаты."),
+        )
+    ]
     f = text_analyzer.analyze_transcript(segments)
     assert f.speakers_known is False
     assert [o.category for o in f.objections] == ["lack_of_trust"]
