@@ -76,7 +76,7 @@ async def serve_process(portal: Any, data_dir: Path, port: int, **env: str) -> s
         "CALLCOACH_LOG_LEVEL": "WARNING",
         **env,
     }
-    proc = subprocess.Popen([sys.executable, "-m", "callcoach.cli", "serve"], env=full_env, cwd=REPO)
+    proc = subprocess.Popen([sys.executable, "-m", "callcoach.cli", "serve"], env=full_env, cwd=REPO)  # noqa: ASYNC220
     async with aiohttp.ClientSession() as http:
         for _ in range(600):
             try:

@@ -306,7 +306,11 @@ class CopilotService:
         self.stats.accepted += 1
         log.info(
             "copilot %s: accepted for member %s (prompt %d chars, %d context messages, ttl %s)",
-            job.id, portal.member_id, len(request.prompt), len(request.context), request.ttl,
+            job.id,
+            portal.member_id,
+            len(request.prompt),
+            len(request.context),
+            request.ttl,
         )
         return 202, {"result": "OK"}
 

@@ -75,7 +75,11 @@ class ResilientLLM:
                 delay = self._delay(attempt, exc.retry_after)
                 log.warning(
                     "%s failed (%s), attempt %d of %d, retrying in %.1f s",
-                    self.name, exc, attempt, self.max_attempts, delay,
+                    self.name,
+                    exc,
+                    attempt,
+                    self.max_attempts,
+                    delay,
                 )
                 await self._sleep(delay)
                 attempt += 1

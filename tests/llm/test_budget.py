@@ -27,7 +27,7 @@ def test_oldest_context_goes_first_system_and_question_stay() -> None:
     assert fitted.messages[-1].content == "Вопрос"
     kept = fitted.messages[:-1]
     assert 0 < len(kept) < 20
-    assert kept == history[-len(kept):]  # the newest turns, contiguous, in order
+    assert kept == history[-len(kept) :]  # the newest turns, contiguous, in order
     assert estimate_request_tokens(fitted) <= input_budget(1000, 200)
 
 
