@@ -32,6 +32,7 @@ async def main(limit: int, stereo: bool) -> None:
                     truth = json.loads(truth_file.read_text())
                     audio = truth_file.with_suffix(".stereo.mp3" if stereo else ".mp3")
                     audio_s += truth["duration_s"]
+                    portal.add_deal(100 + n)
                     portal.add_call(
                         truth["id"],
                         recording=audio,
