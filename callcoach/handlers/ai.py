@@ -7,15 +7,15 @@ as Bitrix24 sends it, or a form with PHP-style ``a[b][0]`` keys, to be lenient) 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from collections.abc import Iterable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.web_log import AccessLogger
 
+from callcoach.b24.events import EventParseError, parse_event_body
 from callcoach.bot.copilot import COMPLETIONS_PATH, CopilotService
 
 copilot_key = web.AppKey("copilot", CopilotService)
@@ -42,55 +42,12 @@ def setup_ai_routes(app: web.Application, service: CopilotService) -> None:
 
 
 async def read_body(request: web.Request) -> dict[str, Any] | None:
-    """The body as a dict, or None when it is neither a JSON object nor a form."""
-    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        try:
-            form = await request.post()
-        except ValueError:
-            return None
-        return unflatten_form((key, value) for key, value in form.items() if isinstance(value, str)) or None
-    raw = await request.read()
-    if not raw:
-        return None
+    """The body as a dict (JSON, or a form with PHP-style keys), or None when it is neither."""
     try:
-        parsed = json.loads(raw)
-    except ValueError:
+        parsed = parse_event_body(request.content_type, await request.read())
+    except EventParseError:
         return None
-    return parsed if isinstance(parsed, dict) else None
-
-
-_KEY_PART = re.compile(r"\[([^\]]*)\]")
-
-
-def unflatten_form(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
-    """``context[0][role]=user`` -> ``{"context": [{"role": "user"}]}``; dicts whose keys are all
-    digits become lists in key order, ``a[]`` appends."""
-    root: dict[str, Any] = {}
-    for key, value in pairs:
-        head, _, rest = key.partition("[")
-        parts = [head, *_KEY_PART.findall("[" + rest)] if rest else [head]
-        node = root
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if part == "":
-                part = str(sum(1 for k in node if k.isdigit()))
-            if last:
-                node[part] = value
-            else:
-                child = node.get(part)
-                if not isinstance(child, dict):
-                    child = node[part] = {}
-                node = child
-    return {key: _lists(value) for key, value in root.items()}
-
-
-def _lists(node: Any) -> Any:
-    if not isinstance(node, dict):
-        return node
-    converted = {key: _lists(value) for key, value in node.items()}
-    if converted and all(key.isdigit() for key in converted):
-        return [converted[key] for key in sorted(converted, key=int)]
-    return converted
+    return parsed or None
 
 
 # --- keeping the per-portal secret out of the access log ---------------------------------------

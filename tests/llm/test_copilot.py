@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import urlencode
 
 import pytest
 
+from callcoach.b24.events import parse_form
 from callcoach.bot.copilot import NO_LLM_MESSAGE, SHUTDOWN_MESSAGE, url_on_portal
-from callcoach.handlers.ai import redact_secrets, unflatten_form
+from callcoach.handlers.ai import redact_secrets
 from callcoach.llm.base import LLMBackend
 from callcoach.llm.factory import build_llm
 from tests.fakes.gemini import FakeGemini
@@ -321,8 +323,10 @@ def test_url_on_portal(url: str, domain: str, ok: bool) -> None:
     assert url_on_portal(url, domain) is ok
 
 
-def test_unflatten_form_and_secret_redaction() -> None:
-    pairs = [("context[1][content]", "b"), ("context[0][content]", "a"), ("tags[]", "x"), ("tags[]", "y")]
-    assert unflatten_form(pairs) == {"context": [{"content": "a"}, {"content": "b"}], "tags": ["x", "y"]}
+def test_form_bodies_unflatten_and_secret_redaction() -> None:
+    body = urlencode(
+        [("context[1][content]", "b"), ("context[0][content]", "a"), ("tags[]", "x"), ("tags[]", "y")]
+    )
+    assert parse_form(body.encode()) == {"context": [{"content": "a"}, {"content": "b"}], "tags": ["x", "y"]}
     line = '"POST /ai/completions?secret=abc-123&x=1 HTTP/1.1" 202'
     assert redact_secrets(line) == '"POST /ai/completions?secret=***&x=1 HTTP/1.1" 202'
