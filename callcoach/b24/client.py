@@ -47,6 +47,7 @@ from .errors import (
 )
 from .query import php_query
 from .throttle import LeakyBucket
+from .values import as_int
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +89,6 @@ def _as_dict(value: Any) -> dict[str, Any]:
     if isinstance(value, list):
         return {str(i): v for i, v in enumerate(value)}
     return {}
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 class B24Client:
@@ -252,8 +246,8 @@ class B24Client:
             time_block = body.get("time")
             return B24Response(
                 result=body.get("result"),
-                total=_int_or_none(body.get("total")),
-                next=_int_or_none(body.get("next")),
+                total=as_int(body.get("total")),
+                next=as_int(body.get("next")),
                 time=time_block if isinstance(time_block, dict) else {},
             )
 
@@ -553,9 +547,9 @@ def _parse_batch(result: Any) -> BatchResult:
         else:
             out.errors[key] = B24Error(str(err) or "BATCH_ERROR")
     for key, total in _as_dict(block.get("result_total")).items():
-        if (value := _int_or_none(total)) is not None:
+        if (value := as_int(total)) is not None:
             out.totals[key] = value
     for key, nxt in _as_dict(block.get("result_next")).items():
-        if (value := _int_or_none(nxt)) is not None:
+        if (value := as_int(nxt)) is not None:
             out.nexts[key] = value
     return out

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from callcoach.b24.values import as_int
+
 EventKind = Literal["message", "command", "join", "delete", "other"]
 
 EVENT_KINDS: dict[str, EventKind] = {
@@ -37,13 +39,6 @@ class BotEvent:
         return bool(self.command)
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -57,7 +52,7 @@ def parse_bot_event(event_type: str, data: dict[str, Any]) -> BotEvent:
     chat = _dict(data.get("chat"))
     user = _dict(data.get("user"))
     command_block = _dict(data.get("command"))
-    user_id = _int(message.get("authorId")) or _int(user.get("id")) or 0
+    user_id = as_int(message.get("authorId")) or as_int(user.get("id")) or 0
     dialog_id = str(chat.get("dialogId") or data.get("dialogId") or (user_id if user_id else ""))
     text = str(message.get("text") or "")
     command = ""
@@ -72,14 +67,14 @@ def parse_bot_event(event_type: str, data: dict[str, Any]) -> BotEvent:
             params = (typed.group(2) or "").strip()
     return BotEvent(
         kind=kind,
-        bot_id=_int(bot.get("id")),
+        bot_id=as_int(bot.get("id")),
         dialog_id=dialog_id,
         user_id=user_id,
         text=text,
         command=command,
         params=params,
         context=str(command_block.get("context") or ""),
-        message_id=_int(message.get("id")),
+        message_id=as_int(message.get("id")),
         chat_type=str(chat.get("type") or ""),
         user_name=str(user.get("name") or ""),
     )

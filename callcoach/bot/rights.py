@@ -23,15 +23,9 @@ from typing import Any
 
 from callcoach.b24.client import B24Client
 from callcoach.b24.errors import B24Error
+from callcoach.b24.values import as_int
 
 _TRUE = {"Y", "1", "TRUE", "YES"}
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
 
 
 def _truthy(value: Any) -> bool:
@@ -148,33 +142,33 @@ async def load_chart(client: B24Client) -> OrgChart:
     admins: set[int] = set()
     try:
         profile = await client.call("profile")
-        if isinstance(profile, dict) and _truthy(profile.get("ADMIN")) and _int(profile.get("ID")):
+        if isinstance(profile, dict) and _truthy(profile.get("ADMIN")) and as_int(profile.get("ID")):
             admins.add(int(profile["ID"]))
     except B24Error:
         pass
     names: dict[int, str] = {}
     departments_of: dict[int, tuple[int, ...]] = {}
     for row in users:
-        uid = _int(row.get("ID"))
+        uid = as_int(row.get("ID"))
         if uid is None:
             continue
         names[uid] = " ".join(str(row.get(k) or "") for k in ("NAME", "LAST_NAME")).strip() or f"#{uid}"
         deps = row.get("UF_DEPARTMENT") or []
         departments_of[uid] = tuple(
-            d for d in (_int(x) for x in (deps if isinstance(deps, list) else [deps])) if d
+            d for d in (as_int(x) for x in (deps if isinstance(deps, list) else [deps])) if d
         )
         if _truthy(row.get("IS_ADMIN")) or _truthy(row.get("ADMIN")):
             admins.add(uid)
     heads: dict[int, int] = {}
     parents: dict[int, int] = {}
     for row in departments:
-        dep = _int(row.get("ID"))
+        dep = as_int(row.get("ID"))
         if dep is None:
             continue
-        head = _int(row.get("UF_HEAD"))
+        head = as_int(row.get("UF_HEAD"))
         if head:
             heads[dep] = head
-        parent = _int(row.get("PARENT"))
+        parent = as_int(row.get("PARENT"))
         if parent:
             parents[dep] = parent
     return OrgChart(frozenset(admins), names, departments_of, heads, parents)

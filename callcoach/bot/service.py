@@ -12,6 +12,7 @@ from typing import Any
 
 from callcoach.b24.client import B24Client
 from callcoach.b24.errors import B24Error
+from callcoach.b24.values import as_int
 from callcoach.bot.context import BotContext, BotDeps
 from callcoach.bot.events import BotEvent, parse_bot_event
 from callcoach.bot.handlers import routers
@@ -108,9 +109,9 @@ class BotService:
                 *(self.handle(portal, str(e.get("type") or ""), e.get("data") or {}) for e in events)
             )
             handled += len(events)
-            next_offset = _int(result.get("nextOffset"))
+            next_offset = as_int(result.get("nextOffset"))
             if next_offset is None and events:
-                next_offset = max(_int(e.get("eventId")) or 0 for e in events) + 1
+                next_offset = max(as_int(e.get("eventId")) or 0 for e in events) + 1
             if next_offset is not None and next_offset != offset:
                 offset = next_offset
                 await self.deps.store.portals.set_fields(portal.id, bot_event_offset=offset)
@@ -141,10 +142,3 @@ class BotService:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None

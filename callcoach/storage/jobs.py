@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from callcoach.b24.values import as_float, as_int
 from callcoach.storage.db import Database, now
 from callcoach.storage.schema import jobs
 
@@ -87,9 +88,9 @@ class JobRepo:
                 record_polls=0,
                 next_run_at=t,
                 call=call,
-                manager_id=_int(call.get("PORTAL_USER_ID")),
-                call_type=_int(call.get("CALL_TYPE")),
-                duration=_float(call.get("CALL_DURATION")),
+                manager_id=as_int(call.get("PORTAL_USER_ID")),
+                call_type=as_int(call.get("CALL_TYPE")),
+                duration=as_float(call.get("CALL_DURATION")),
                 done_steps=[],
                 created_at=t,
                 updated_at=t,
@@ -235,17 +236,3 @@ class JobRepo:
                 )
             )
             return int(result.rowcount)
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None

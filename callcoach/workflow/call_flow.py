@@ -28,6 +28,7 @@ from callcoach.b24.errors import (
     MethodNotFound,
     NotFound,
 )
+from callcoach.b24.values import as_float, as_int
 from callcoach.config import Settings
 from callcoach.pipeline.models import Category, Findings
 from callcoach.storage import Job, Store
@@ -99,7 +100,7 @@ class CallFlow:
         if code != "200":
             reason = call.get("CALL_FAILED_REASON") or ""
             raise Skip(f"call not connected (code {code}{', ' + str(reason) if reason else ''})")
-        duration = _num(call.get("CALL_DURATION"))
+        duration = as_float(call.get("CALL_DURATION"))
         if duration is not None and duration < self.d.settings.min_call_seconds:
             raise Skip(f"call shorter than {self.d.settings.min_call_seconds} s ({duration:g} s)")
         return "fetching", {}
@@ -138,27 +139,27 @@ class CallFlow:
             "audio_sha256": await asyncio.to_thread(_sha256, dest),
             "entity_type": entity_type,
             "entity_id": entity_id,
-            "manager_id": _int(call.get("PORTAL_USER_ID")),
-            "call_type": _int(call.get("CALL_TYPE")),
+            "manager_id": as_int(call.get("PORTAL_USER_ID")),
+            "call_type": as_int(call.get("CALL_TYPE")),
             "call_start": _timestamp(call.get("CALL_START_DATE")),
-            "duration": _num(call.get("CALL_DURATION")),
+            "duration": as_float(call.get("CALL_DURATION")),
             "record_polls": job.record_polls + 1,
         }
 
     async def find_entity(self, client: B24Client, call: dict[str, Any]) -> tuple[str | None, int | None]:
-        activity = _int(call.get("CRM_ACTIVITY_ID"))
+        activity = as_int(call.get("CRM_ACTIVITY_ID"))
         if activity:
             try:
                 bindings = await client.call("crm.activity.binding.list", {"activityId": activity})
             except B24Error as exc:
                 log.warning("crm.activity.binding.list failed: %s", exc.code)
                 bindings = []
-            found = {_int(b.get("entityTypeId")): _int(b.get("entityId")) for b in bindings or []}
+            found = {as_int(b.get("entityTypeId")): as_int(b.get("entityId")) for b in bindings or []}
             for type_id in ENTITY_PREFERENCE:
                 if found.get(type_id):
                     return ENTITY_TYPES[type_id], found[type_id]
         kind = str(call.get("CRM_ENTITY_TYPE") or "").lower()
-        entity_id = _int(call.get("CRM_ENTITY_ID"))
+        entity_id = as_int(call.get("CRM_ENTITY_ID"))
         if kind in ENTITY_TYPES.values() and entity_id:
             return kind, entity_id
         return None, None
@@ -209,7 +210,7 @@ class CallFlow:
             app_mode
             and settings.post_layout_blocks
             and job.entity_type
-            and _int(job.call.get("CRM_ACTIVITY_ID"))
+            and as_int(job.call.get("CRM_ACTIVITY_ID"))
         ):
             await step("layout", lambda: self._layout(client, job, findings, page), fatal=False)
         if app_mode and settings.post_transcription and findings.segments:
@@ -244,7 +245,7 @@ class CallFlow:
             )
             for item in existing if isinstance(existing, list) else []:
                 if mark in str(item.get("COMMENT", "")):
-                    await self.d.store.jobs.save(job.id, comment_id=_int(item.get("ID")))
+                    await self.d.store.jobs.save(job.id, comment_id=as_int(item.get("ID")))
                     return
         else:
             done.append("comment-intent")
@@ -254,7 +255,7 @@ class CallFlow:
             "crm.timeline.comment.add",
             {"fields": {"ENTITY_ID": job.entity_id, "ENTITY_TYPE": job.entity_type, "COMMENT": text}},
         )
-        await self.d.store.jobs.save(job.id, comment_id=_int(comment_id))
+        await self.d.store.jobs.save(job.id, comment_id=as_int(comment_id))
 
     async def _layout(self, client: B24Client, job: Job, findings: Findings, page: str | None) -> None:
         type_id = {v: k for k, v in ENTITY_TYPES.items()}[job.entity_type or "deal"]
@@ -263,7 +264,7 @@ class CallFlow:
             {
                 "entityTypeId": type_id,
                 "entityId": job.entity_id,
-                "activityId": _int(job.call.get("CRM_ACTIVITY_ID")),
+                "activityId": as_int(job.call.get("CRM_ACTIVITY_ID")),
                 "layout": fmt.layout_blocks(findings, page_url=page),
             },
         )
@@ -295,20 +296,6 @@ def _suffix(info: Any) -> str:
     name = str((info or {}).get("NAME") or "")
     suffix = Path(name).suffix.lower()
     return suffix if suffix in (".mp3", ".wav", ".ogg", ".m4a", ".opus", ".webm", ".flac") else ".mp3"
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _num(value: Any) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
 
 
 def _timestamp(value: Any) -> float | None:
