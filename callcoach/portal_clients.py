@@ -94,24 +94,3 @@ class PortalClients:
     def forget(self, member_id: str) -> None:
         """Drop the cached client (a re-install brings new tokens it must not shadow)."""
         self._clients.pop(member_id, None)
-
-    def with_user_token(self, portal: Portal, access_token: str) -> B24Client:
-        """A client acting as a user (placement auth): no refresh, the portal's bucket."""
-        creds = credentials_of(portal)
-        return B24Client.for_portal(
-            self.session,
-            PortalCredentials(
-                member_id=creds.member_id,
-                domain=creds.domain,
-                client_endpoint=creds.client_endpoint,
-                server_endpoint=creds.server_endpoint,
-                access_token=access_token,
-            ),
-            client_id="",
-            client_secret="",
-            throttle=self._bucket(portal.member_id),
-            timeout_s=self.settings.rest_timeout_s,
-            max_retries=1,
-            user_agent=self.user_agent,
-            on_request=self.metrics.on_rest if self.metrics else None,
-        )

@@ -5,7 +5,6 @@ SQLite (aiosqlite, WAL) is the embedded default; PostgreSQL (asyncpg) works by c
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -93,9 +92,6 @@ class Database:
         await self.engine.dispose()
 
 
-_migrate_lock = asyncio.Lock()
-
-
 def _upgrade(sync_conn: Connection) -> None:
     from alembic import command
     from alembic.config import Config
@@ -106,9 +102,4 @@ def _upgrade(sync_conn: Connection) -> None:
     command.upgrade(cfg, "head")
 
 
-async def run_in_transaction(db: Database, fn: Any) -> Any:
-    async with db.begin() as conn:
-        return await fn(conn)
-
-
-__all__ = ["AsyncConnection", "Database", "normalise_url", "now", "run_in_transaction"]
+__all__ = ["AsyncConnection", "Database", "normalise_url", "now"]

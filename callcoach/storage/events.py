@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from callcoach.storage.db import Database, now
@@ -31,10 +31,6 @@ class EventRepo:
             )
         )
         return int(result.inserted_primary_key[0])  # type: ignore[index]
-
-    @staticmethod
-    async def mark_processed(conn: AsyncConnection, event_id: int) -> None:
-        await conn.execute(update(events).where(events.c.id == event_id).values(processed_at=now()))
 
     async def unprocessed(self, limit: int = 500) -> list[dict[str, Any]]:
         async with self.db.connect() as conn:
