@@ -36,7 +36,7 @@ from callcoach.llm.base import LLMRequest
 from callcoach.llm.factory import build_llm
 from callcoach.metrics import Metrics
 from callcoach.pipeline.categories import merge_categories
-from callcoach.pipeline.models import Category, Findings
+from callcoach.pipeline.models import Category, Findings, ProposedCategory
 from callcoach.portal_clients import PortalClients
 from callcoach.report.source import StoreDashboardSource
 from callcoach.storage import Job, Store
@@ -153,12 +153,21 @@ def make_flow(services: Services) -> CallFlow:
 
         return sign_call_link(settings.signing_key(), base, job.id, settings.link_ttl_days * 86400)
 
+    grouping_locks: dict[int, asyncio.Lock] = {}
+
     async def group_proposals(portal: Portal) -> None:
-        analyzer = services.analyzer
         known = [c.code for c in await categories_for(portal)]
-        await services.store.categories.regroup(
-            portal.id, lambda quotes: analyzer.propose_categories(quotes, existing_codes=known)
-        )
+
+        async def group(quotes: list[str]) -> list[ProposedCategory]:
+            # embeddings are CPU heavy: the analysis executor runs them, the event loop waits
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                loop_executor, partial(services.analyzer.propose_categories, quotes, existing_codes=known)
+            )
+
+        # jobs of one portal finishing together regroup one after another, each on the newest quotes
+        async with grouping_locks.setdefault(portal.id, asyncio.Lock()):
+            await services.store.categories.regroup(portal.id, group)
 
     return CallFlow(
         FlowDeps(

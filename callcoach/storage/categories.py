@@ -3,7 +3,7 @@ from them. The ten standard categories live in code (callcoach.pipeline.categori
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,15 +113,42 @@ class CategoryRepo:
             )
 
     async def regroup(
-        self, portal_id: int, group: Callable[[list[str]], list[ProposedCategory]], *, min_size: int = 1
+        self,
+        portal_id: int,
+        group: Callable[[list[str]], Awaitable[list[ProposedCategory]]],
+        *,
+        min_size: int = 1,
     ) -> list[Proposal]:
         """Group the candidates not yet in a decided proposal into fresh proposals.
 
         Open proposals are rebuilt each time, so a proposal grows as similar objections come
         in; accepted and rejected ones keep their candidates and are not offered again.
+
+        ``group`` is awaited between reading the quotes and writing the proposals: the caller runs
+        the grouping (embeddings, CPU heavy) wherever it belongs, off the event loop; this repo
+        only reads and writes. The write is one transaction that replaces whatever open proposals
+        exist by then and takes only candidates still free, so a proposal decided meanwhile keeps
+        its candidates (and is not offered again) and two regroups that overlap leave one set.
         """
+        async with self.db.connect() as conn:
+            open_ids = select(proposals.c.id).where(
+                and_(proposals.c.portal_id == portal_id, proposals.c.status == "proposed")
+            )
+            rows = (
+                await conn.execute(
+                    select(candidates.c.id, candidates.c.quote).where(
+                        and_(
+                            candidates.c.portal_id == portal_id,
+                            candidates.c.proposal_id.is_(None) | candidates.c.proposal_id.in_(open_ids),
+                        )
+                    )
+                )
+            ).all()
+        quotes = [r.quote for r in rows]
+        groups = [g for g in await group(quotes) if g.size >= min_size] if quotes else []
+        created: list[Proposal] = []
         async with self.db.begin() as conn:
-            open_ids = [
+            stale = [
                 r[0]
                 for r in await conn.execute(
                     select(proposals.c.id).where(
@@ -129,23 +156,26 @@ class CategoryRepo:
                     )
                 )
             ]
-            if open_ids:
+            if stale:
                 await conn.execute(
-                    update(candidates).where(candidates.c.proposal_id.in_(open_ids)).values(proposal_id=None)
+                    update(candidates).where(candidates.c.proposal_id.in_(stale)).values(proposal_id=None)
                 )
-                await conn.execute(proposals.delete().where(proposals.c.id.in_(open_ids)))
-            rows = (
-                await conn.execute(
-                    select(candidates.c.id, candidates.c.quote).where(
+                await conn.execute(proposals.delete().where(proposals.c.id.in_(stale)))
+            free = {
+                r[0]
+                for r in await conn.execute(
+                    select(candidates.c.id).where(
                         and_(candidates.c.portal_id == portal_id, candidates.c.proposal_id.is_(None))
                     )
                 )
-            ).all()
-        quotes = [r.quote for r in rows]
-        groups = [g for g in group(quotes) if g.size >= min_size] if quotes else []
-        created: list[Proposal] = []
-        async with self.db.begin() as conn:
+            }
+            taken: set[int] = set()
             for g in groups:
+                examples = set(g.examples)
+                matched = [r.id for r in rows if r.quote in examples]
+                if matched and free.isdisjoint(matched):  # its objections were all decided on meanwhile
+                    continue
+                ids = [i for i in matched if i in free and i not in taken]
                 result = await conn.execute(
                     proposals.insert().values(
                         portal_id=portal_id,
@@ -158,11 +188,11 @@ class CategoryRepo:
                     )
                 )
                 pid = int(result.inserted_primary_key[0])
-                ids = [r.id for r in rows if r.quote in set(g.examples)]
                 if ids:
                     await conn.execute(
                         update(candidates).where(candidates.c.id.in_(ids)).values(proposal_id=pid)
                     )
+                    taken.update(ids)
                 created.append(Proposal(pid, portal_id, g.code, g.name, list(g.examples), g.size, "proposed"))
         return created
 

@@ -105,14 +105,15 @@ class JobRepo:
 
     async def claim(self, owner: str, lease_s: float) -> Job | None:
         """Take the next runnable job under a lease, or None. Safe with several workers and
-        processes: the UPDATE only wins when nobody else holds a live lease."""
+        processes: the UPDATE only wins when nobody else holds a live lease. A lost race means
+        another worker took that job, so retrying until none is runnable always ends."""
         t = now()
         runnable = and_(
             jobs.c.state.notin_(TERMINAL_STATES),
             jobs.c.next_run_at <= t,
             or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < t),
         )
-        for _ in range(5):
+        while True:
             async with self.db.begin() as conn:
                 job_id = (
                     await conn.execute(
@@ -129,7 +130,6 @@ class JobRepo:
                 if won.rowcount:
                     row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).one()
                     return _job(row)
-        return None
 
     async def save(self, job_id: int, owner: str | None = None, **values: Any) -> bool:
         """Update a job; with ``owner``, only while that owner still holds the lease."""

@@ -129,8 +129,7 @@ async def test_claim_gives_each_job_to_one_worker_and_expired_leases_come_back(s
     ids = [j.id for j in claimed if j is not None]
     assert len(ids) == len(set(ids)) == 5
     # a worker that died: its lease runs out and the job is claimable again, state intact
-    job = claimed[0]
-    assert job is not None
+    job = next(j for j in claimed if j is not None)
     assert await store.jobs.save(job.id, job.lease_owner, state="transcribing", lease_until=time.time() - 1)
     again = await store.jobs.claim("w-new", 60)
     assert again is not None and again.id == job.id and again.state == "transcribing"
@@ -161,7 +160,7 @@ async def test_custom_categories_and_proposals(store: Store) -> None:
 
     await store.categories.add_candidates(pid, None, ["нужна интеграция с 1С", "а с 1С интеграция есть?"])
 
-    def group(quotes: list[str]) -> list[ProposedCategory]:
+    async def group(quotes: list[str]) -> list[ProposedCategory]:
         return [
             ProposedCategory(name="Интеграция с 1С", code="integration_1c", examples=quotes, size=len(quotes))
         ]
@@ -179,6 +178,39 @@ async def test_custom_categories_and_proposals(store: Store) -> None:
     assert await store.categories.proposals(pid) == []
     # decided candidates are not proposed again
     assert await store.categories.regroup(pid, group) == []
+
+
+async def test_regroup_waits_for_grouping_done_elsewhere(store: Store) -> None:
+    """The grouping runs outside the repo (the app's analysis executor) while the repo waits: runs
+    that overlap leave one set of proposals, and a proposal decided meanwhile is not offered again."""
+    pid = await _portal(store)
+    await store.categories.add_candidates(pid, None, ["нет бюджета", "бюджет уже распределён"])
+    gate = asyncio.Event()
+
+    async def slow(quotes: list[str]) -> list[ProposedCategory]:
+        await gate.wait()
+        return [ProposedCategory(name="Бюджет", code="budget_slow", examples=quotes, size=len(quotes))]
+
+    async def fast(quotes: list[str]) -> list[ProposedCategory]:
+        return [ProposedCategory(name="Бюджет", code="budget_fast", examples=quotes, size=len(quotes))]
+
+    waiting = asyncio.create_task(store.categories.regroup(pid, slow))
+    await asyncio.sleep(0.1)  # it has read the quotes and waits for its grouping
+    [fast_proposal] = await store.categories.regroup(pid, fast)
+    gate.set()
+    await waiting
+    assert [p.code for p in await store.categories.proposals(pid)] == ["budget_slow"]
+
+    gate.clear()
+    waiting = asyncio.create_task(store.categories.regroup(pid, slow))
+    await asyncio.sleep(0.1)
+    [open_proposal] = await store.categories.proposals(pid)
+    assert await store.categories.decide(open_proposal.id, accept=True, user_id=1) is not None
+    gate.set()
+    assert await waiting == []  # its objections became a category while it grouped
+    assert await store.categories.proposals(pid) == []
+    assert await store.categories.regroup(pid, fast) == []
+    assert fast_proposal.code == "budget_fast"
 
 
 async def test_deleting_a_portal_removes_its_data(store: Store) -> None:
