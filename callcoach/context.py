@@ -11,6 +11,7 @@ from aiohttp import web
 
 from callcoach.config import Settings
 from callcoach.metrics import Metrics
+from callcoach.rights import Directory
 from callcoach.storage import Store
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ class Services:
     installer: Installer
     intake: Intake
     analyzer: Analyzer
+    # who may see whose calls, cached per portal: one for the chat bot and the dashboard
+    directory: Directory = field(default_factory=Directory)
     runner: JobRunner | None = None
     llm: Any = None
     copilot: Any = None

@@ -1,5 +1,5 @@
 """One B24Client per portal, sharing one leaky bucket per portal, with refreshed tokens written
-back to the database."""
+back to the database; and short-lived clients that act with a user's own token."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from callcoach.config import Settings
 from callcoach.metrics import Metrics
 from callcoach.storage import PortalRepo
 from callcoach.storage.portals import Portal
+
+USER_TIMEOUT_S = 10.0  # per request made for a person waiting on a page
 
 
 def credentials_of(portal: Portal) -> PortalCredentials:
@@ -94,3 +96,21 @@ class PortalClients:
     def forget(self, member_id: str) -> None:
         """Drop the cached client (a re-install brings new tokens it must not shadow)."""
         self._clients.pop(member_id, None)
+
+    def for_user(self, portal: Portal, access_token: str) -> B24Client:
+        """A client that calls as one user, with his own token (the ``AUTH_ID`` the portal gives the
+        app's page): on the portal's bucket and metrics, never refreshed, never cached, and retried
+        little (a person waits for the answer). Only for an installed app: an inbound webhook's
+        URL would answer as the webhook's owner whatever token came with the request."""
+        if portal.mode != "app":
+            raise ValueError(f"portal {portal.domain} is in {portal.mode} mode: it has no user tokens")
+        return B24Client.for_token(
+            self.session,
+            portal.client_endpoint,
+            access_token,
+            throttle=self._bucket(portal.member_id),
+            timeout_s=min(self.settings.rest_timeout_s, USER_TIMEOUT_S),
+            max_retries=1,
+            user_agent=self.user_agent,
+            on_request=self.metrics.on_rest if self.metrics else None,
+        )

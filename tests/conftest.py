@@ -18,6 +18,7 @@ from aiohttp import web
 from callcoach.app import create_app
 from callcoach.config import Settings
 from callcoach.context import SERVICES, Services
+from callcoach.pipeline.models import Findings, Objection, Sentiment, SentimentScore, Topic
 from tests.fakes.portal import FakePortal
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,6 +127,90 @@ async def start_app(tmp_path: Path, analyzer: Any) -> AsyncIterator[StartApp]:
     yield start
     for running in started:
         await running.close()
+
+
+class NoSpeechAnalyzer:
+    """An analyzer that loads no model, for tests of the app around the analysis (the dashboard,
+    the report): ``propose`` stands in for the grouping of unmatched objections."""
+
+    def __init__(self) -> None:
+        self.propose: Callable[[list[str]], list[Any]] = lambda quotes: []
+
+    def load(self) -> None:
+        pass
+
+    def state(self) -> dict[str, Any]:
+        return {"whisper": {"loaded": False}, "text_loaded": False}
+
+    def analyze_file(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("this test analyses no audio")
+
+    def classify_text(self, text: str, categories: Any = None) -> list[Any]:
+        return []
+
+    def propose_categories(self, quotes: Any, *, existing_codes: Any = ()) -> list[Any]:
+        return self.propose(list(quotes))
+
+
+@pytest.fixture
+async def start_light_app(tmp_path: Path) -> AsyncIterator[StartApp]:
+    """Like ``start_app`` with a ``NoSpeechAnalyzer`` (or ``analyzer=``) and no worker: the real
+    app on a real port without the speech model. ``await start_light_app(portal, **settings)``."""
+    started: list[RunningApp] = []
+
+    async def start(
+        portal: FakePortal | None = None,
+        *,
+        data_dir: Path | None = None,
+        analyzer: Any = None,
+        **overrides: Any,
+    ) -> RunningApp:
+        port = free_port()
+        data = data_dir or tmp_path / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        settings = app_settings(portal, data, port, **overrides)
+        app = create_app(settings, analyzer=analyzer or NoSpeechAnalyzer(), start_worker=False)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        running = RunningApp(f"http://127.0.0.1:{port}", runner, settings)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        await running.close()
+
+
+async def add_analysed_call(
+    app: RunningApp, portal: FakePortal, call_id: str, manager_id: int, quote: str
+) -> int:
+    """An analysed call in the store, as the call flow leaves it: one price objection, ``quote``."""
+    store = app.services.store
+    row = await store.portals.by_member(portal.member_id)
+    assert row is not None
+    await store.jobs.enqueue(row.id, call_id, {"PORTAL_USER_ID": str(manager_id), "CALL_DURATION": "120"})
+    job = await store.jobs.by_call(row.id, call_id)
+    assert job is not None
+    findings = Findings(
+        duration=120,
+        objections=[
+            Objection(
+                category="price",
+                category_name="Высокая цена",
+                quote=quote,
+                start=10.0,
+                confidence=0.9,
+                handled=False,
+            )
+        ],
+        sentiment=Sentiment(overall=SentimentScore(label="neutral", score=0.8)),
+        topic=Topic(label="sales", score=0.7),
+    )
+    await store.jobs.save(
+        job.id, state="done", findings=findings.model_dump(mode="json"), call_start=time.time() - 3600
+    )
+    return job.id
 
 
 async def wait_for(predicate: Callable[[], Any], timeout: float = 120.0, interval: float = 0.1) -> Any:  # noqa: ASYNC109

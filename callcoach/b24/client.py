@@ -1,4 +1,4 @@
-"""Async Bitrix24 REST client (aiohttp): OAuth app mode or inbound-webhook mode.
+"""Async Bitrix24 REST client (aiohttp): OAuth app mode, inbound-webhook mode, or a fixed token.
 
 Every method call is ``POST {endpoint}{method}`` with a JSON body; in OAuth mode the body carries
 ``"auth": <access token>``. Around each call:
@@ -92,7 +92,8 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 
 class B24Client:
-    """One portal, one mode. Build with ``for_portal`` (OAuth app) or ``for_webhook``."""
+    """One portal, one mode. Build with ``for_portal`` (OAuth app), ``for_webhook``, or
+    ``for_token`` (a fixed token, e.g. a user's own)."""
 
     def __init__(
         self,
@@ -108,10 +109,12 @@ class B24Client:
         backoff_base_s: float = 0.5,
         user_agent: str = "callcoach/0.1",
         on_request: RequestHook | None = None,
+        access_token: str | None = None,
     ) -> None:
         self._session = session
         self._endpoint = endpoint if endpoint.endswith("/") else endpoint + "/"
         self._refresher = refresher
+        self._access_token = access_token  # a fixed token, when there is no refresher
         self.throttle = throttle
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.max_retries = max_retries
@@ -195,8 +198,43 @@ class B24Client:
             backoff_base_s=backoff_base_s,
         )
 
+    @classmethod
+    def for_token(
+        cls,
+        session: aiohttp.ClientSession,
+        endpoint: str,
+        access_token: str,
+        *,
+        throttle: LeakyBucket | None = None,
+        rate: float = 2.0,
+        burst: int = 50,
+        timeout_s: float = 30,
+        max_retries: int = 5,
+        user_agent: str = "callcoach/0.1",
+        on_request: RequestHook | None = None,
+        max_wait_s: float = 60.0,
+        backoff_base_s: float = 0.5,
+    ) -> B24Client:
+        """Calls with a token someone else holds (a user's ``AUTH_ID`` from the app's page): it is
+        sent as is and never refreshed, so ``expired_token`` reaches the caller as ``ExpiredToken``."""
+        if not access_token:
+            raise ValueError("for_token needs a token")
+        return cls(
+            session,
+            endpoint,
+            refresher=None,
+            access_token=access_token,
+            throttle=throttle or LeakyBucket(rate, burst),
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+            user_agent=user_agent,
+            on_request=on_request,
+            max_wait_s=max_wait_s,
+            backoff_base_s=backoff_base_s,
+        )
+
     def __repr__(self) -> str:  # the webhook URL holds a secret: show the host only
-        mode = "oauth" if self._refresher else "webhook"
+        mode = "oauth" if self._refresher else "token" if self._access_token else "webhook"
         return f"B24Client({mode}, host={urlsplit(self._endpoint).netloc!r})"
 
     @property
@@ -222,7 +260,7 @@ class B24Client:
         transport_retries = 0
         refreshed = False
         while True:
-            token = self._refresher.creds.access_token if self._refresher else None
+            token = self._refresher.creds.access_token if self._refresher else self._access_token
             try:
                 body = await self._post(method, params or {}, token)
             except ExpiredToken:

@@ -11,10 +11,10 @@ from typing import Any
 from callcoach.b24.client import B24Client
 from callcoach.bot import sender
 from callcoach.bot.events import BotEvent
-from callcoach.bot.rights import Access, Directory, OrgChart
 from callcoach.config import Settings
 from callcoach.pipeline.categories import merge_categories
 from callcoach.pipeline.models import Category
+from callcoach.rights import Access, Directory, OrgChart
 from callcoach.storage import Store
 from callcoach.storage.portals import Portal
 

@@ -10,7 +10,6 @@ from aiohttp import web
 from callcoach.bot.context import BotDeps
 from callcoach.bot.notify import notify_manager
 from callcoach.bot.registration import BOT_PATH, COMMANDS
-from callcoach.bot.rights import Directory
 from callcoach.bot.service import BotService
 from callcoach.context import SERVICES, Services
 from callcoach.handlers.verify import verify_event
@@ -50,7 +49,7 @@ async def start(services: Services) -> None:
     deps = BotDeps(
         settings=settings,
         store=services.store,
-        directory=Directory(),
+        directory=services.directory,
         analyzer=services.analyzer,
         llm=services.llm,
         commands=[c for c, _, _ in COMMANDS],

@@ -4,8 +4,11 @@ Bitrix24 opens the page with a POST (or a GET) carrying AUTH_ID, member_id, DOMA
 trust none of it until the portal itself accepts that AUTH_ID (``user.current`` with the user's
 own token); then a signed session cookie lets the iframe's later GETs (filters, call pages, the
 JSON export) through without asking the portal again. Call pages are also reachable through a
-signed expiring link (the timeline comment carries one). Data comes from an injected
-``DashboardSource``: this module imports no storage.
+signed expiring link (the timeline comment carries one): the link itself is the permission.
+
+Everyone sees only the calls the rights rule lets him see (``callcoach.rights``: his own, his
+departments' as their head, all as a portal admin). Data and that decision come from an injected
+``DashboardSource``: this module imports no storage and decides nothing about calls.
 """
 
 from __future__ import annotations
@@ -16,13 +19,20 @@ from datetime import date
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import aiohttp
 from aiohttp import web
 
+from callcoach.b24.client import B24Client
+from callcoach.b24.errors import (
+    B24Error,
+    B24TransportError,
+    InternalServerError,
+    OperationTimeLimit,
+    QueryLimitExceeded,
+)
 from callcoach.pipeline.models import Category
 from callcoach.report.analyze_output import standard_categories_or_none
 from callcoach.report.data import CallRecord, ReportInput, build_report
-from callcoach.report.links import sign_session, verify_call_link, verify_session
+from callcoach.report.links import Session, sign_session, verify_call_link, verify_session
 from callcoach.report.render import render_call_page, render_error_page, render_report_html
 
 log = logging.getLogger(__name__)
@@ -50,6 +60,19 @@ class UserRef:
     is_admin: bool = False
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking, as the portal confirmed at sign-in (carried by the session cookie)."""
+
+    member_id: str
+    user_id: int
+    is_admin: bool = False
+
+
+class PortalUnavailable(Exception):
+    """The portal could not be asked (down, overloaded, a broken answer): not a refusal."""
+
+
 class DashboardSource(Protocol):
     async def portal(self, member_id: str) -> PortalRef | None:
         """The installed portal with this member_id, or None."""
@@ -57,42 +80,47 @@ class DashboardSource(Protocol):
 
     async def verify_user(self, portal: PortalRef, auth_id: str) -> UserRef | None:
         """The user whose token AUTH_ID is, asked of the portal; None when the portal refuses it.
-        Transport failures raise (aiohttp.ClientError / TimeoutError): the page answers 503."""
+        Raises ``PortalUnavailable`` when the portal cannot answer: the page says 503."""
         ...
 
-    async def report_input(
-        self, member_id: str, date_from: date | None, date_to: date | None
-    ) -> ReportInput: ...
+    async def report_input(self, viewer: Viewer, date_from: date | None, date_to: date | None) -> ReportInput:
+        """The viewer's portal's report input, holding only the calls the viewer may see."""
+        ...
 
     async def call_record(self, job_id: str) -> tuple[str, CallRecord] | None:
         """(member_id, record) of a job, or None."""
         ...
 
+    async def can_see(self, viewer: Viewer, manager_id: int | None) -> bool:
+        """Whether the viewer may see the calls of this manager (on his own portal)."""
+        ...
 
-async def verify_user_via_rest(
-    session: aiohttp.ClientSession, portal: PortalRef, auth_id: str, *, timeout_s: float = 10.0
-) -> UserRef | None:
-    """``user.current`` (and ``user.admin``) called with the user's own AUTH_ID: the portal, not the
-    form, says who this is. For DashboardSource implementations."""
-    timeout = aiohttp.ClientTimeout(total=timeout_s)
 
-    async def call(method: str) -> Any:
-        async with session.post(
-            f"{portal.client_endpoint.rstrip('/')}/{method}", json={"auth": auth_id}, timeout=timeout
-        ) as resp:
-            try:
-                body = await resp.json(content_type=None)
-            except ValueError:
-                return None
-            if resp.status != 200 or not isinstance(body, dict) or "error" in body:
-                return None
-            return body.get("result")
+# the portal could not answer; any other error is the portal refusing the token
+_UNAVAILABLE = (B24TransportError, InternalServerError, QueryLimitExceeded, OperationTimeLimit)
 
-    user = await call("user.current")
+
+async def verify_user_via_rest(client: B24Client) -> UserRef | None:
+    """``user.current`` (and ``user.admin``) called through ``client``, which must carry the user's
+    own AUTH_ID (``PortalClients.for_user``): the portal, not the form, says who this is. None when
+    the portal refuses the token; ``PortalUnavailable`` when it cannot answer. For DashboardSource
+    implementations."""
+    try:
+        user = await client.call("user.current")
+    except _UNAVAILABLE as exc:
+        raise PortalUnavailable(str(exc)) from exc
+    except B24Error as exc:
+        log.info("dashboard: the portal refused a user token (%s)", exc.code)
+        return None
     if not isinstance(user, dict) or not str(user.get("ID", "")).isdigit():
         return None
     name = " ".join(part for part in (str(user.get("NAME") or ""), str(user.get("LAST_NAME") or "")) if part)
-    is_admin = bool(await call("user.admin"))
+    try:
+        is_admin = bool(await client.call("user.admin"))
+    except _UNAVAILABLE as exc:
+        raise PortalUnavailable(str(exc)) from exc
+    except B24Error:
+        is_admin = False
     return UserRef(id=int(user["ID"]), name=name or f"#{user['ID']}", is_admin=is_admin)
 
 
@@ -122,6 +150,10 @@ def _unauthorized() -> web.Response:
         "Нужен вход через Bitrix24",
         "Откройте приложение из вашего портала Bitrix24: без сессии портала данные не показываются.",
     )
+
+
+def _viewer(session: Session) -> Viewer:
+    return Viewer(session.member_id, session.user_id, session.is_admin)
 
 
 def _parse_date(value: str | None) -> date | None:
@@ -163,7 +195,7 @@ class _Dashboard:
             ), None
         try:
             user = await self.source.verify_user(portal, auth_id)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except PortalUnavailable as exc:
             log.warning("dashboard: portal %s unreachable while verifying a user: %s", portal.domain, exc)
             return _error(
                 503, "Портал недоступен", "Не удалось проверить сессию на портале. Повторите позже."
@@ -213,18 +245,19 @@ class _Dashboard:
             if error is not None:
                 return error
             new_session = who
-            member_id, user_name = who[0], who[1].name
+            member_id, user = who
+            viewer, user_name = Viewer(member_id, user.id, user.is_admin), user.name
         else:
             session = verify_session(self.key, request.cookies.get(SESSION_COOKIE))
             if session is None:
                 return _unauthorized()
-            member_id, user_name = session.member_id, session.user_name
+            viewer, user_name = _viewer(session), session.user_name
         try:
             date_from, date_to = _parse_date(fields.get("from")), _parse_date(fields.get("to"))
         except ValueError:
             return _error(400, "Неверная дата", "Даты периода указываются в формате ГГГГ-ММ-ДД.")
         data = build_report(
-            self._with_local_links(await self.source.report_input(member_id, date_from, date_to))
+            self._with_local_links(await self.source.report_input(viewer, date_from, date_to))
         )
         resp = _html(render_report_html(data, live_json_url="api/report.json", user_name=user_name))
         if new_session is not None:
@@ -240,7 +273,7 @@ class _Dashboard:
         except ValueError:
             return web.json_response({"error": "bad_date", "detail": "use YYYY-MM-DD"}, status=400)
         data = build_report(
-            self._with_local_links(await self.source.report_input(session.member_id, date_from, date_to))
+            self._with_local_links(await self.source.report_input(_viewer(session), date_from, date_to))
         )
         resp = web.Response(text=data.model_dump_json(), content_type="application/json")
         resp.headers["Cache-Control"] = "no-store"
@@ -265,6 +298,13 @@ class _Dashboard:
                 return _error(404, "Звонок не найден", "Такого звонка нет или он удалён.")
             if found[0] != session.member_id:
                 return _error(403, "Нет доступа", "Этот звонок принадлежит другому порталу.")
+            if not await self.source.can_see(_viewer(session), found[1].manager_id):
+                return _error(
+                    403,
+                    "Нет доступа",
+                    "Это звонок другого сотрудника. Разбор звонка видят сам сотрудник, "
+                    "руководитель его отдела и администраторы портала.",
+                )
             back_url = "../"
         # names: the standard ones, and custom ones from the objections' own category_name
         return _html(render_call_page(found[1], self.categories, back_url=back_url))

@@ -39,8 +39,13 @@ def register(subparsers: Any) -> None:
 def _load_from_db(settings: Settings, args: argparse.Namespace) -> ReportInput:
     from callcoach.report.source import load_report_input
 
+    def warn(message: str) -> None:
+        print(f"callcoach report: {message}", file=sys.stderr)
+
     result = asyncio.run(
-        load_report_input(settings, date_from=args.date_from, date_to=args.date_to, portal=args.portal)
+        load_report_input(
+            settings, date_from=args.date_from, date_to=args.date_to, portal=args.portal, warn=warn
+        )
     )
     if args.title and result.title != args.title:
         result = result.model_copy(update={"title": args.title})

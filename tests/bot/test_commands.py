@@ -120,10 +120,11 @@ async def test_proposal_accepted_from_keyboard_becomes_a_category(bot_app: BotHa
     store = bot_app.services.store
     quotes = ["Нам нужен сертификат ISO", "Без сертификата ISO не купим", "Есть ли у вас ISO 9001?"]
     await store.categories.add_candidates(row.id, None, quotes)
-    await store.categories.regroup(
-        row.id,
-        lambda qs: [ProposedCategory(name="Сертификат ISO", code="iso_cert", examples=qs, size=len(qs))],
-    )
+
+    async def group(qs: list[str]) -> list[ProposedCategory]:
+        return [ProposedCategory(name="Сертификат ISO", code="iso_cert", examples=qs, size=len(qs))]
+
+    await store.categories.regroup(row.id, group)
     listing = await bot_app.say(HEAD, "/categories")
     assert "Сертификат ISO" in texts(listing)
     buttons = listing[-1]["keyboard"]["BUTTONS"]
@@ -154,9 +155,11 @@ async def test_proposal_rejected(bot_app: BotHarness) -> None:
     row = await bot_app.portal_row()
     store = bot_app.services.store
     await store.categories.add_candidates(row.id, None, ["Погода плохая"])
-    [proposal] = await store.categories.regroup(
-        row.id, lambda qs: [ProposedCategory(name="Погода", code="weather", examples=qs, size=1)]
-    )
+
+    async def group(qs: list[str]) -> list[ProposedCategory]:
+        return [ProposedCategory(name="Погода", code="weather", examples=qs, size=1)]
+
+    [proposal] = await store.categories.regroup(row.id, group)
     assert "отклонено" in texts(await bot_app.press(ADMIN, "categories", f"reject {proposal.id}"))
     assert await store.categories.custom(row.id) == []
     assert await store.categories.proposals(row.id) == []

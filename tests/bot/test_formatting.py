@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from callcoach.bot.events import parse_bot_event
 from callcoach.bot.formatting import CUT_NOTE, markdown_to_bbcode, split_message
-from callcoach.bot.rights import OrgChart, access_for
 from callcoach.bot.stats import parse_stats_args
+from callcoach.rights import OrgChart, access_for
 
 
 def test_markdown_to_bbcode() -> None:

@@ -479,6 +479,13 @@ class FakePortal:
         self.users[id] = user
         return user
 
+    def user_auth_id(self, user_id: int) -> str:
+        """A fresh access token of ``user_id``: the AUTH_ID the portal posts to the app's page when
+        that user opens it."""
+        if user_id not in self.users:
+            raise KeyError(f"no user {user_id}")
+        return self._issue_tokens(user_id)[0]
+
     def add_department(
         self, id: int, name: str, head_user_id: int | None = None, parent: int | None = None
     ) -> FakeDepartment:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from callcoach.cli import main
+from tests.conftest import StartApp, add_analysed_call
+from tests.fakes.portal import FakePortal
 from tests.report.truth import truth_analyze_output
 
 
@@ -69,3 +72,34 @@ def test_database_mode_with_no_installed_portal_says_what_to_do(
         main(["report", "--from", "2025-03-01", "--to", "2025-03-05", "--out", str(tmp_path / "x.html")]) == 1
     )
     assert "--portal" in capsys.readouterr().err
+
+
+async def test_database_mode_names_managers_from_the_portal(
+    portal: FakePortal,
+    start_light_app: StartApp,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    portal.add_user(7, "Иван Петров", [1])
+    portal.add_user(8, "<b>Пётр</b> Сидоров", [1])
+    app = await start_light_app(portal)
+    assert (await portal.install(app.install_url))["status"] == 200
+    for call_id, manager in (("C-7", 7), ("C-8", 8), ("C-77", 77)):  # 77: not on the portal (any more)
+        await add_analysed_call(app, portal, call_id, manager, "Это дорого")
+    monkeypatch.setenv("CALLCOACH_DATA_DIR", str(app.settings.data_dir))
+    out, json_out = tmp_path / "report.html", tmp_path / "report.json"
+    argv = ["report", "--out", str(out), "--json-out", str(json_out)]
+
+    # the CLI runs its own event loop; the fake portal keeps answering on this one meanwhile
+    assert await asyncio.to_thread(main, argv) == 0
+    names = {m["key"]: m["name"] for m in json.loads(json_out.read_text(encoding="utf-8"))["managers"]}
+    assert names == {"id7": "Иван Петров", "id8": "<b>Пётр</b> Сидоров", "id77": "#77"}
+    html = out.read_text(encoding="utf-8")
+    assert "Иван Петров" in html and "<b>Пётр</b>" not in html  # names are data, never markup
+
+    await portal.close()  # the portal is out of reach: the report still comes, with ids
+    assert await asyncio.to_thread(main, argv) == 0
+    names = {m["key"]: m["name"] for m in json.loads(json_out.read_text(encoding="utf-8"))["managers"]}
+    assert names == {"id7": "#7", "id8": "#8", "id77": "#77"}
+    assert "names unavailable" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""The live dashboard on a real port: portal auth, session cookie, signed call links."""
+"""The live dashboard on a real port: portal auth, session cookie, signed call links, and the
+rights rule (a manager sees his own calls, a head his departments', an admin all)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,33 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from callcoach.b24.client import B24Client
 from callcoach.handlers.dashboard import (
     SESSION_COOKIE,
     PortalRef,
+    PortalUnavailable,
     UserRef,
+    Viewer,
     setup_dashboard_routes,
     verify_user_via_rest,
 )
 from callcoach.report.data import CallRecord, ReportInput
 from callcoach.report.links import sign_call_link, sign_session
+from callcoach.rights import OrgChart, access_for
 from tests.report.conftest import sample_records
 
 KEY = b"test-signing-key-0123456789abcdef"
-GOOD_TOKEN = "user-token-ok"
+GOOD_TOKEN = "user-token-ok"  # Ольга Смирнова (5), head of the sales department
+MANAGER_TOKEN = "manager-token-ok"  # Андрей Петров (1), a manager in it
+DOWN_TOKEN = "portal-down"
+# the sample calls are by managers 1 and 2; both work in department 10, which user 5 heads
+CHART = OrgChart(
+    admins=frozenset(),
+    names={1: "Андрей Петров", 2: "Мария Иванова", 5: "Ольга Смирнова"},
+    departments_of={1: (10,), 2: (10,), 5: (10,)},
+    heads={10: 5},
+    parents={},
+)
 
 
 @dataclass
@@ -38,7 +53,10 @@ class MemorySource:
         }
     )
     tokens: dict[tuple[str, str], UserRef] = field(
-        default_factory=lambda: {("member-a", GOOD_TOKEN): UserRef(5, "Ольга Смирнова", False)}
+        default_factory=lambda: {
+            ("member-a", GOOD_TOKEN): UserRef(5, "Ольга Смирнова", False),
+            ("member-a", MANAGER_TOKEN): UserRef(1, "Андрей Петров", False),
+        }
     )
     records: list[CallRecord] = field(default_factory=sample_records)
     asked: list[tuple[str, date | None, date | None]] = field(default_factory=list)
@@ -47,11 +65,14 @@ class MemorySource:
         return self.portals.get(member_id)
 
     async def verify_user(self, portal: PortalRef, auth_id: str) -> UserRef | None:
+        if auth_id == DOWN_TOKEN:
+            raise PortalUnavailable("connection refused")
         return self.tokens.get((portal.member_id, auth_id))
 
-    async def report_input(self, member_id: str, date_from: date | None, date_to: date | None) -> ReportInput:
-        self.asked.append((member_id, date_from, date_to))
-        mine = [r for r in self.records if r.portal == member_id]
+    async def report_input(self, viewer: Viewer, date_from: date | None, date_to: date | None) -> ReportInput:
+        self.asked.append((viewer.member_id, date_from, date_to))
+        access = access_for(CHART, viewer.user_id, is_admin=viewer.is_admin)
+        mine = [r for r in self.records if r.portal == viewer.member_id and access.can_see(r.manager_id)]
         return ReportInput(records=mine, period_from=date_from, period_to=date_to, title="Звонки портала")
 
     async def call_record(self, job_id: str) -> tuple[str, CallRecord] | None:
@@ -59,6 +80,9 @@ class MemorySource:
             if r.job_id == job_id:
                 return r.portal or "", r
         return None
+
+    async def can_see(self, viewer: Viewer, manager_id: int | None) -> bool:
+        return access_for(CHART, viewer.user_id, is_admin=viewer.is_admin).can_see(manager_id)
 
 
 def form(
@@ -150,6 +174,44 @@ async def test_valid_portal_post_sets_session_and_serves(
         assert resp.status == 400
 
 
+async def test_manager_sees_only_his_own_calls(server: TestServer, client: aiohttp.ClientSession) -> None:
+    async with client.post(server.make_url("/"), data=form(auth=MANAGER_TOKEN)) as resp:
+        assert resp.status == 200
+        text = await resp.text()
+        assert "Андрей Петров" in text and "dev01" in text
+        assert "dev07" not in text and "Мария Иванова" not in text  # manager 2's calls and name
+    async with client.get(server.make_url("/api/report.json")) as resp:
+        data = await resp.json()
+        assert data["totals"]["calls"] == 7
+        assert {m["name"] for m in data["managers"]} == {"Андрей Петров"}
+    async with client.get(server.make_url("/calls/100")) as resp:  # dev01: his own
+        assert resp.status == 200
+    async with client.get(server.make_url("/calls/106")) as resp:  # dev07: manager 2's
+        assert resp.status == 403
+        text = await resp.text()
+        assert "Нет доступа" in text and "другого сотрудника" in text and "dev07" not in text
+    # a signed link (the timeline comment's) still opens the call for whoever holds it
+    async with client.get(sign_call_link(KEY, str(server.make_url("")), "106", ttl_s=600)) as resp:
+        assert resp.status == 200
+        assert "Звонок dev07" in await resp.text()
+
+
+async def test_admin_session_sees_everything(server: TestServer) -> None:
+    admin = sign_session(KEY, member_id="member-a", user_id=99, is_admin=True, ttl_s=600)
+    async with aiohttp.ClientSession(cookies={SESSION_COOKIE: admin}) as c:
+        async with c.get(server.make_url("/api/report.json")) as resp:
+            assert (await resp.json())["totals"]["calls"] == 14
+        async with c.get(server.make_url("/calls/106")) as resp:
+            assert resp.status == 200
+
+
+async def test_unreachable_portal_is_503(server: TestServer, client: aiohttp.ClientSession) -> None:
+    async with client.post(server.make_url("/"), data=form(auth=DOWN_TOKEN)) as resp:
+        assert resp.status == 503
+        assert "Портал недоступен" in await resp.text()
+        assert SESSION_COOKIE not in resp.cookies
+
+
 async def test_get_with_query_params_works_too(server: TestServer, client: aiohttp.ClientSession) -> None:
     async with client.get(server.make_url("/"), params=form()) as resp:
         assert resp.status == 200
@@ -211,7 +273,8 @@ async def test_user_verified_by_fake_portal_user_current(client: aiohttp.ClientS
 
         class PortalBacked(MemorySource):
             async def verify_user(self, ref: PortalRef, auth_id: str) -> UserRef | None:
-                return await verify_user_via_rest(rest, ref, auth_id)
+                user_client = B24Client.for_token(rest, ref.client_endpoint, auth_id, max_retries=1)
+                return await verify_user_via_rest(user_client)
 
         source = PortalBacked(
             portals={portal.member_id: PortalRef(portal.member_id, portal.domain, portal.client_endpoint)},
@@ -231,5 +294,6 @@ async def test_user_verified_by_fake_portal_user_current(client: aiohttp.ClientS
             fields["AUTH_ID"] = portal.access_token
             async with client.post(srv.make_url("/"), data=fields) as resp:
                 assert resp.status == 403  # an expired user token is no session
+            assert portal.refresh_count == 0  # and nobody tried to refresh it
         finally:
             await srv.close()

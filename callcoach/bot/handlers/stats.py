@@ -1,5 +1,5 @@
 """/stats [today|week|month] [@manager]: calls analysed, objections by category, share handled,
-sentiment. Others' statistics only for those allowed to see them (see callcoach.bot.rights)."""
+sentiment. Others' statistics only for those allowed to see them (see callcoach.rights)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who may see whose calls and statistics.
+"""Who may see whose calls and statistics: one rule for the chat bot and the dashboard.
 
 Rule: a manager sees his own calls; a head of department sees the calls of the people in the
 departments he heads (sub-departments included); a portal administrator sees everything.
@@ -90,9 +90,14 @@ class Access:
         return self.managers is None or len(self.managers - {self.viewer}) > 0
 
 
-def access_for(chart: OrgChart, viewer: int) -> Access:
-    if viewer in chart.admins:
+def access_for(chart: OrgChart | None, viewer: int, *, is_admin: bool = False) -> Access:
+    """What ``viewer`` may see. ``is_admin``: the portal itself said so (``user.admin`` asked with
+    the viewer's own token, as the dashboard does at sign-in). Without a chart (the portal could
+    not be asked) a non-admin sees his own calls only: never more than the rule allows."""
+    if is_admin or (chart is not None and viewer in chart.admins):
         return Access(viewer, True, None)
+    if chart is None:
+        return Access(viewer, False, frozenset({viewer}))
     headed = chart.headed_by(viewer)
     team = {uid for uid, deps in chart.departments_of.items() if headed.intersection(deps)}
     return Access(viewer, False, frozenset({viewer} | team))
