@@ -3,8 +3,10 @@
 usage: python bench/accuracy.py [--calls DIR] [--no-audio] [--no-cache]
 
 Prints, for mono (.mp3) and stereo (.stereo.mp3) recordings: objection micro-F1, topic and
-sentiment accuracy, transcript WER; and text-level figures on the dev scripts and on
-tests/pipeline/data/paraphrases.json (ground-truth turns fed straight to the text stage).
+sentiment accuracy, transcript WER; and text-level figures on the dev scripts and on the two
+paraphrase sets in bench/corpus/ (48 calls that say what the dev calls say in other words;
+ground-truth turns fed straight to the text stage). ``--paraphrase-audio DIR`` adds audio
+figures for those sets rendered with ../shared/corpus/render.py into DIR/a and DIR/b.
 
 Objections are scored per call as sets of labels: a found objection counts when its category
 matches a truth turn's category in that call; the truth label 'novel' is matched by a
@@ -29,7 +31,7 @@ from callcoach.config import Settings  # noqa: E402
 from callcoach.pipeline.models import Findings, Segment  # noqa: E402
 from callcoach.pipeline.textutil import normalise_for_wer  # noqa: E402
 
-PARAPHRASES = ROOT / "tests" / "pipeline" / "data" / "paraphrases.json"
+PARAPHRASES = sorted((ROOT / "bench" / "corpus").glob("paraphrases_*.json"))
 
 
 def default_calls_dir() -> Path:
@@ -99,6 +101,22 @@ def truth_segments(truth: dict) -> list[Segment]:
     return out
 
 
+def script_truths(path: Path) -> list[dict]:
+    """Calls in the corpus script format (``[speaker, text, objection?]`` turns) as truth records."""
+    out = []
+    for call in json.loads(path.read_text(encoding="utf-8"))["calls"]:
+        turns = [
+            {
+                "speaker": "manager" if t[0] == "M" else "client",
+                "text": t[1],
+                "objection": t[2] if len(t) > 2 else None,
+            }
+            for t in call["turns"]
+        ]
+        out.append({"id": call["id"], "topic": call["topic"], "sentiment": call["sentiment"], "turns": turns})
+    return out
+
+
 def load_truths(calls_dir: Path) -> list[dict]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(calls_dir.glob("*.json"))]
 
@@ -120,33 +138,42 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calls", type=Path, default=default_calls_dir())
     ap.add_argument("--no-audio", action="store_true", help="text-level figures only")
     ap.add_argument("--no-cache", action="store_true")
+    ap.add_argument("--paraphrase-audio", type=Path, help="folder with rendered paraphrase sets a/ and b/")
     ap.add_argument("-v", "--verbose", action="store_true", help="list every miss")
     args = ap.parse_args(argv)
 
     from callcoach.pipeline.analyzer import Analyzer
 
     truths = load_truths(args.calls)
-    paraphrases = json.loads(PARAPHRASES.read_text(encoding="utf-8"))["calls"]
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) if args.no_cache else Path(os.environ.get("CALLCOACH_DATA_DIR", ROOT / "data"))
         analyzer = Analyzer(Settings(data_dir=data_dir), use_cache=not args.no_cache)
         text = analyzer.text
         print(f"text models: {text.versions}")
         text_level(text, truths, "dev scripts (text level)", args.verbose)
-        text_level(text, paraphrases, "paraphrases (text level)", args.verbose)
+        for path in PARAPHRASES:
+            text_level(text, script_truths(path), f"{path.stem} (text level)", args.verbose)
         if args.no_audio:
             return 0
-        for suffix, name in ((".mp3", "mono"), (".stereo.mp3", "stereo")):
+        sets = [("dev", args.calls, truths)]
+        if args.paraphrase_audio:
+            for sub in ("a", "b"):
+                folder = args.paraphrase_audio / sub
+                if folder.is_dir():
+                    sets.append((f"paraphrases_{sub}", folder, load_truths(folder)))
+        for (suffix, name), (set_name, folder, set_truths) in (
+            (m, s) for s in sets for m in ((".mp3", "mono"), (".stereo.mp3", "stereo"))
+        ):
             score, refs, hyps = Score(), [], []
             t0 = time.perf_counter()
-            for truth in truths:
-                path = args.calls / f"{truth['id']}{suffix}"
+            for truth in set_truths:
+                path = folder / f"{truth['id']}{suffix}"
                 f = analyzer.analyze_file(path)
                 score.add(truth["id"], truth, f)
                 refs.append(" ".join(t["text"] for t in truth["turns"]))
                 hyps.append(" ".join(s.text for s in f.segments))
             print(
-                score.row(f"{name} audio ({len(truths)} calls)") + f"  WER={wer(refs, hyps):.3f}"
+                score.row(f"{set_name} {name} ({len(set_truths)} calls)") + f"  WER={wer(refs, hyps):.3f}"
                 f"  [{time.perf_counter() - t0:.0f} s]"
             )
             if args.verbose:

@@ -1,192 +1,162 @@
-"""Finding client objections by meaning: nearest-example scoring over sentence embeddings.
+"""Finding client objections by meaning: a small learnt layer over sentence embeddings.
 
-Every client sentence (and the whole turn) is compared with each category's example phrases;
-a category's score is the mean of its two nearest examples. A sentence becomes an objection when
-it is clearly closer to some category than to any "not an objection" example (``margin``) and the
-embedders agree which category it is (``probability``). A sentence that is closer to the
-objection examples than to ordinary talk, carries a refusal/condition cue, but on which no
-category wins becomes a new-category candidate instead of being forced into the nearest one.
+Every sentence of a turn (and the whole turn) is embedded with each encoder; a softmax
+regression fitted on reference phrases (each category's examples, and ordinary client and
+manager lines as "not an objection") gives, per sentence, the probability of each category and
+of "none". A turn voices an objection when some sentence is unlikely to be ordinary talk; which
+category it is comes from the evidence summed over the turn's sentences, so a short generic
+"that doesn't suit us" does not outvote the sentence that says what does not suit.
+
+A call turns on its first clear objection: later turns that only echo or follow it up ("check
+and call me back, otherwise it won't work") are weaker and are not reported as objections of
+their own unless they are as clear as an objection can be. The model also knows a class of
+reference objections that lie outside every category (compliance reviews, procurement rules,
+freezes): an objection it explains about as well as the best category becomes a new-category
+candidate instead of being forced into the nearest one.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
 from callcoach.pipeline.embeddings import Embedder
+from callcoach.pipeline.linear import SoftmaxRegression
 from callcoach.pipeline.models import Category, NewCategoryCandidate, Objection, Segment
+from callcoach.pipeline.phrasebook import client_lines, extra_examples, manager_lines, other_objections
 from callcoach.pipeline.textutil import sentences, words
-
-# What clients say that is NOT an objection: answers, agreement, scheduling, thanks, requests.
-NEUTRAL_EXAMPLES = (
-    "Да, слушаю вас.",
-    "Алло, да, это я.",
-    "Хорошо, присылайте, гляну.",
-    "Давайте в четверг с утра.",
-    "Спасибо, всё ясно.",
-    "Отлично, договорились.",
-    "Скиньте на почту, я покажу коллегам.",
-    "Покажите, интересно взглянуть.",
-    "Не могу сказать, мы такое не замеряли.",
-    "Да, мне это интересно.",
-    "Ну ладно, любопытно.",
-    "Звучит неплохо, расскажите подробнее.",
-    "Подскажите, как это работает?",
-    "А когда сможете привезти?",
-    "Сколько это будет стоить?",
-    "Привезите к десяти утра, пожалуйста.",
-    "Да, я заявку на сайте заполнял.",
-    "Для нас главное, чтобы всё работало без перебоев.",
-    "Нас интересует полный комплект.",
-    "Удобно, говорите.",
-    "Договор получили, всё в порядке.",
-    "Спасибо, вы нам очень помогли.",
-    "Записал, жду звонка.",
-    "Нам нужно десять рабочих мест.",
-    "Да, так и сделаем.",
-    "Понятно, буду думать.",
-    "Мы работаем в основном с оптовыми клиентами.",
-    "Нашёл, получилось.",
-    "Всего доброго, до свидания.",
-    "Узнайте и наберите меня.",
-    "Раз в месяц примерно.",
-    "Ну давайте попробуем.",
-    "Хорошо, жду информацию.",
-)
-
-# What managers typically say; used when speakers are unknown or guessed from one mixed channel,
-# so that the manager's own price quote or offer is not read as the client's objection.
-MANAGER_EXAMPLES = (
-    "Добрый день, меня зовут Ирина, я представляю компанию Стройресурс.",
-    "Здравствуйте, вас беспокоит менеджер отдела продаж, можете говорить?",
-    "Я составил для вашей компании индивидуальный расчёт.",
-    "Годовое обслуживание обойдётся в сто двадцать тысяч.",
-    "Хотим предложить вам наш сервис для учёта заказов.",
-    "Понимаю ваши сомнения, давайте посчитаем выгоду.",
-    "Я согласую с руководителем и вернусь к вам с ответом.",
-    "Могу отправить отзывы наших заказчиков.",
-    "Когда вам будет удобно созвониться ещё раз?",
-    "У нас своя сервисная служба и гарантия три года.",
-    "Горячая линия, чем могу быть полезен?",
-    "Запуск займёт у нас около десяти дней.",
-    "Мы на рынке уже пятнадцать лет, у нас сотни клиентов.",
-    "Давайте я вышлю коммерческое предложение на почту.",
-    "Какие бумаги вам для этого понадобятся?",
-    "Подключим вас за несколько дней.",
-    "Передам вопрос нашим техническим специалистам.",
-)
-
-_CUES = re.compile(
-    r"\b(не|нет|ни|без|никак|нельзя|пока|сначала|только|иначе|но|дорог\w*|сомнева\w*|нужн\w*|долж\w*)\b"
-)
 
 
 @dataclass(frozen=True)
 class ObjectionThresholds:
-    """Calibrated on the dev calls and the paraphrase set (bench/accuracy.py prints the result)."""
+    """Set on the dev calls and one paraphrase set, checked on another (bench/accuracy.py)."""
 
-    margin: float = 0.12  # USE: best category minus nearest non-objection example
-    probability: float = 0.5  # ensemble probability of the best category to name it
-    novel_margin: float = 0.08  # an objection-like sentence that fits no category well enough
-    manager_margin: float = 0.05  # unknown speaker: skip sentences closer to manager talk
-    unsure_extra: float = 0.06  # extra margin for a turn whose speaker is not known to be the client
+    objection: float = 0.5  # P(ordinary talk) of the turn's most objection-like sentence below this
+    second: float = 0.1  # a further objection in the same call must be this clear
+    earlier_slack: float = 0.15  # an earlier turn nearly as clear as the clearest is the call's objection
+    # an objection the "outside every category" references explain about as well as the best
+    # category does is a new-category candidate, not a forced fit
+    other_slack: float = 0.05
+    unsure_extra: float = 0.1  # a turn not known to be the client's must be this much clearer
 
 
 @dataclass
-class _Prepared:
+class _Model:
     categories: list[Category]
-    vectors: list[list[np.ndarray]]  # per embedder, per category: example vectors
+    regression: SoftmaxRegression
+
+    @property
+    def other(self) -> int:
+        """The class of objections outside every known category."""
+        return len(self.categories)
+
+    @property
+    def none(self) -> int:
+        """The class of ordinary talk."""
+        return len(self.categories) + 1
 
 
 @dataclass
-class UnitScores:
-    """Scores of a batch of texts against prepared categories."""
-
-    probability: np.ndarray  # (n, n_categories) ensemble softmax
-    margin: np.ndarray  # (n, n_categories) USE similarity minus nearest non-objection
-    manager_margin: np.ndarray  # (n,) nearest manager example minus nearest non-objection
-
-
-def _sigmoid(x: float) -> float:
-    return float(1.0 / (1.0 + np.exp(-x)))
-
-
-def _softmax(x: np.ndarray, temperature: float) -> np.ndarray:
-    z = x / temperature
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return np.asarray(e / e.sum(axis=1, keepdims=True))
+class _Turn:
+    index: int
+    segment: Segment
+    units: list[str]
+    probs: np.ndarray  # (units, categories + 1)
+    p_none: float
+    share: np.ndarray  # (categories + other,) evidence share per class, sums to 1
 
 
 class ObjectionClassifier:
-    """Scores text against categories with an ensemble of sentence embedders.
+    """Scores client turns against objection categories; build once per process.
 
-    ``embedders`` are ordered (primary, secondary): the primary (USE) separates objections from
-    ordinary talk well (wide similarity range); both vote on which category it is.
+    The learnt layer is refitted when a portal's category set differs from the last ones seen
+    (a handful are kept), which takes a fraction of a second.
     """
 
-    # softmax temperatures matched to each encoder's similarity spread
-    _TEMPERATURES: ClassVar[dict[str, float]] = {"use-m3": 0.05, "e5-small-q4": 0.01}
+    CACHE = 8
 
     def __init__(self, embedders: Sequence[Embedder], thresholds: ObjectionThresholds | None = None) -> None:
         if not embedders:
             raise ValueError("at least one embedder is needed")
         self.embedders = list(embedders)
         self.thresholds = thresholds or ObjectionThresholds()
-        self._neutral = [e.encode(list(NEUTRAL_EXAMPLES)) for e in self.embedders]
-        self._manager = [e.encode(list(MANAGER_EXAMPLES)) for e in self.embedders]
+        self._ordinary = list(dict.fromkeys(client_lines() + manager_lines()))
+        self._models: OrderedDict[str, _Model] = OrderedDict()
+        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
-        return "+".join(e.name for e in self.embedders)
+        return "softmax/" + "+".join(e.name for e in self.embedders)
 
-    def _prepare(self, categories: Sequence[Category]) -> _Prepared:
-        vectors: list[list[np.ndarray]] = []
-        for e in self.embedders:
-            per: list[np.ndarray] = []
-            for c in categories:
-                phrases = [*c.examples] or [c.name]
-                if c.description:
-                    phrases.append(c.description)
-                per.append(e.encode(phrases))
-            vectors.append(per)
-        return _Prepared(list(categories), vectors)
+    def features(self, texts: Sequence[str]) -> np.ndarray:
+        return np.concatenate([e.encode(list(texts)) for e in self.embedders], axis=1)
 
-    def score(self, texts: Sequence[str], prepared: _Prepared) -> UnitScores:
-        n, k = len(texts), len(prepared.categories)
-        probability = np.zeros((n, k), dtype=np.float32)
-        margin = np.zeros((n, k), dtype=np.float32)
-        manager = np.zeros(n, dtype=np.float32)
-        for i, e in enumerate(self.embedders):
-            v = e.encode(list(texts))
-            sims = np.zeros((n, k), dtype=np.float32)
-            for j, ex in enumerate(prepared.vectors[i]):
-                s = v @ ex.T
-                top = min(2, s.shape[1])
-                sims[:, j] = np.sort(s, axis=1)[:, -top:].mean(axis=1)
-            neutral = (v @ self._neutral[i].T).max(axis=1)
-            probability += _softmax(sims, self._TEMPERATURES.get(e.name, 0.03)) / len(self.embedders)
-            if i == 0:
-                margin = sims - neutral[:, None]
-                manager = (v @ self._manager[i].T).max(axis=1) - neutral
-        return UnitScores(probability, margin, manager)
+    def _model(self, categories: Sequence[Category]) -> _Model:
+        key = repr([(c.code, c.name, c.description, c.examples) for c in categories])
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+        texts: list[str] = []
+        labels: list[int] = []
+        for j, c in enumerate(categories):
+            phrases = list(dict.fromkeys([*c.examples, *extra_examples(c.code)])) or [c.name]
+            if c.description:
+                phrases.append(c.description)
+            texts += phrases
+            labels += [j] * len(phrases)
+        other = [x for x in other_objections() if x not in texts]
+        texts += other
+        labels += [len(categories)] * len(other)
+        texts += self._ordinary
+        labels += [len(categories) + 1] * len(self._ordinary)
+        y = np.array(labels)
+        n = len(categories) + 2
+        # every category (and "other") weighs as much as an average one, however many phrases it
+        # has; the ordinary-talk class keeps its full weight (it is most of what a call is)
+        counts = np.bincount(y, minlength=n).astype(np.float64)
+        weights = np.append(counts[:-1].mean() / np.maximum(counts[:-1], 1.0), 1.0)
+        regression = SoftmaxRegression.fit(self.features(texts), y, n, class_weights=weights)
+        model = _Model(list(categories), regression)
+        with self._lock:
+            self._models[key] = model
+            while len(self._models) > self.CACHE:
+                self._models.popitem(last=False)
+        return model
+
+    def _turn(self, model: _Model, index: int, segment: Segment) -> _Turn | None:
+        units = _units(segment.text)
+        if not units:
+            return None
+        probs = model.regression.predict(self.features(units))
+        evidence = probs[:, : model.none].sum(axis=0)
+        return _Turn(
+            index=index,
+            segment=segment,
+            units=units,
+            probs=probs,
+            p_none=float(probs[:, model.none].min()),
+            share=evidence / max(float(evidence.sum()), 1e-9),
+        )
 
     def classify_text(self, text: str, categories: Sequence[Category]) -> list[tuple[Category, float]]:
         """All categories ranked by how well ``text`` matches them (probability-like 0..1)."""
-        units = _units(text)
-        if not units or not categories:
+        text = _REPORTED.sub("", text.strip(), count=1) or text
+        if not categories or not _units(text):
             return []
-        prepared = self._prepare(categories)
-        s = self.score(units, prepared)
-        # the unit that most reads like an objection speaks for the text
-        u = int(np.argmax(s.margin.max(axis=1)))
-        gate = _sigmoid((float(s.margin[u].max()) - self.thresholds.margin) / 0.05)
-        ranked = sorted(zip(prepared.categories, s.probability[u], strict=True), key=lambda p: -float(p[1]))
-        return [(c, round(float(p) * gate, 3)) for c, p in ranked]
+        model = self._model(categories)
+        turn = self._turn(model, 0, Segment(speaker="client", start=0.0, end=0.0, text=text))
+        assert turn is not None
+        gate = 1.0 - turn.p_none
+        ranked = sorted(
+            zip(model.categories, turn.share[: model.other], strict=True), key=lambda p: -float(p[1])
+        )
+        return [(c, round(float(share) * gate, 3)) for c, share in ranked]
 
     def detect(
         self,
@@ -197,69 +167,70 @@ class ObjectionClassifier:
         roles_reliable: bool = True,
     ) -> tuple[list[Objection], list[NewCategoryCandidate]]:
         """``roles_reliable=False`` (mono: roles guessed from voices) also listens to the turns
-        labelled manager, skipping sentences that sound like manager talk."""
+        labelled manager; a turn not known to be the client's must read as an objection more
+        clearly, and manager talk is "ordinary" to the model anyway."""
         t = self.thresholds
-        listen = {"client"} if speakers_known and roles_reliable else {"client", "unknown", "manager"}
-        objections: list[Objection] = []
-        candidates: list[NewCategoryCandidate] = []
         if not categories:
-            return objections, candidates
-        prepared = self._prepare(categories)
-        by_code = {c.code: c for c in categories}
+            return [], []
+        listen = {"client"} if speakers_known and roles_reliable else {"client", "unknown", "manager"}
+        model = self._model(categories)
+        turns: list[_Turn] = []
         for index, seg in enumerate(segments):
             if seg.speaker not in listen:
                 continue
-            units = _units(seg.text)
-            if not units:
-                continue
-            s = self.score(units, prepared)
-            found: dict[str, tuple[float, float, str]] = {}
-            novel: tuple[float, str, str, float] | None = None
-            for u, unit in enumerate(units):
-                # unknown speaker: skip what sounds more like the manager than like any objection
-                if seg.speaker != "client" and float(s.manager_margin[u]) > max(
-                    t.manager_margin, float(s.margin[u].max())
-                ):
-                    continue
-                best = int(np.argmax(s.probability[u]))
-                p, m = float(s.probability[u, best]), float(s.margin[u, best])
-                # a turn not known to be the client's must read as an objection more clearly
-                need = t.margin if seg.speaker == "client" else t.margin + t.unsure_extra
-                if m >= need and p >= t.probability:
-                    code = prepared.categories[best].code
-                    if code not in found or found[code][0] < m:
-                        found[code] = (m, p, unit)
-                elif m >= t.novel_margin and len(words(unit)) >= 4 and _CUES.search(" ".join(words(unit))):
-                    if novel is None or novel[0] < m:
-                        novel = (m, unit, prepared.categories[best].code, p)
-            for code, (m, p, unit) in sorted(found.items(), key=lambda kv: -kv[1][0])[:2]:
-                category = by_code[code]
-                reply = _manager_reply(segments, index)
-                objections.append(
-                    Objection(
-                        category=code,
-                        category_name=category.name,
-                        quote=unit,
-                        start=seg.start,
-                        end=seg.end,
-                        confidence=round(min(1.0, p * _sigmoid((m - t.margin) / 0.05) * 2), 3),
-                        recommendation=category.recommendation,
-                        handled=_addressed(reply),
-                        manager_reply=reply,
-                    )
-                )
-            if not found and novel is not None:
-                m, unit, near, p = novel
+            turn = self._turn(model, index, seg)
+            need = t.objection if seg.speaker == "client" else t.objection - t.unsure_extra
+            if turn is not None and turn.p_none < need:
+                turns.append(turn)
+        if not turns:
+            return [], []
+        clearest = min(x.p_none for x in turns)
+        lead = next(x for x in turns if x.p_none <= clearest + t.earlier_slack)
+        chosen = [lead, *(x for x in turns if x is not lead and x.p_none < t.second)]
+        objections: list[Objection] = []
+        candidates: list[NewCategoryCandidate] = []
+        for turn in sorted(chosen, key=lambda x: x.index):
+            nearest = int(np.argmax(turn.share[: model.other]))
+            share = float(turn.share[nearest])
+            confidence = round(min(1.0, 1.0 - turn.p_none), 3)
+            if float(turn.share[model.other]) + t.other_slack >= share:
                 candidates.append(
                     NewCategoryCandidate(
-                        quote=seg.text,  # the whole turn: a fragment loses what the concern is about
-                        start=seg.start,
-                        confidence=round(_sigmoid((m - t.novel_margin) / 0.05), 3),
-                        nearest_category=near,
-                        nearest_score=round(p, 3),
+                        quote=turn.segment.text,  # the whole turn: a fragment loses what it is about
+                        start=turn.segment.start,
+                        confidence=confidence,
+                        nearest_category=model.categories[nearest].code,
+                        nearest_score=round(share, 3),
                     )
                 )
+                continue
+            category = model.categories[nearest]
+            if any(o.category == category.code for o in objections):
+                continue
+            reply = _manager_reply(segments, turn.index)
+            objections.append(
+                Objection(
+                    category=category.code,
+                    category_name=category.name,
+                    quote=turn.units[int(np.argmax(turn.probs[:, nearest]))],
+                    start=turn.segment.start,
+                    end=turn.segment.end,
+                    confidence=round(confidence * min(1.0, 2.0 * share), 3),
+                    recommendation=category.recommendation,
+                    handled=_addressed(reply),
+                    manager_reply=reply,
+                )
+            )
         return objections, candidates
+
+
+# "Клиент говорит, что ..." — how managers ask the bot about what a client said: the reporting
+# clause is the manager's voice and would read as ordinary talk.
+_REPORTED = re.compile(
+    r"^(клиент\w*|он|она|они|заказчик\w*|покупател\w*)\s+(говор\w*|сказал\w*|заявля\w*|заявил\w*|"
+    r"ответил\w*|пиш\w*|жалу\w*)\s*[,:—-]?\s*(что\s+)?",
+    re.IGNORECASE,
+)
 
 
 def _units(text: str) -> list[str]:

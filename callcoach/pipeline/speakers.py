@@ -3,16 +3,17 @@
 Stereo: the mixed track is transcribed once and every word goes to the side whose channel is
 louder during it (``settings.stereo_manager_channel`` says which side is the manager).
 
-Mono: words are cut into utterances at pauses; each utterance gets a voice print (mean log
-spectrum and pitch); two clusters are formed. When the two clusters are clearly apart, the
-one whose words sound like a salesperson (greeting, company, offer) is the manager. When they
-are not, speakers stay ``unknown`` and ``speakers_known`` is False — never a silent guess.
+Mono: one-second windows of the recognised speech get a voice print (pitch and spectral
+shape); two clusters are formed and a Viterbi pass turns them into speaker turns. Word times
+from the recogniser blur at a change of speaker, so turns come from the voice, not from pauses
+or punctuation. When the two clusters are clearly apart, the one whose words sound like a
+salesperson (greeting, company, offer) is the manager. When they are not, speakers stay
+``unknown`` and ``speakers_known`` is False — never a silent guess.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -22,9 +23,8 @@ from callcoach.pipeline.asr import AsrSegment
 from callcoach.pipeline.audio import SAMPLE_RATE
 from callcoach.pipeline.models import Segment, Speaker, Word
 
-_SENTENCE_END = re.compile(r"[.!?…]\s*$")
-PAUSE_S = 0.35  # a pause this long may be a change of speaker
 MIN_SEPARATION = 2.0  # Fisher ratio between the two voice clusters needed to trust them
+ROLE_MARGIN = 0.1  # difference in salesperson-likeness (0..1) that names the manager by words
 
 
 @dataclass
@@ -88,109 +88,191 @@ def _smooth(labels: list[Speaker]) -> list[Speaker]:
     return out
 
 
-def _utterances(words: Sequence[Word]) -> list[list[Word]]:
-    out: list[list[Word]] = []
+# --- mono: who speaks when, from the voice alone ------------------------------------------------
+FRAME, HOP = 512, 160  # 32 ms frames every 10 ms at 16 kHz
+WINDOW, STEP = 100, 25  # frames per voice window (1 s: phonemes average out) and its step (0.25 s)
+PITCH_WEIGHT = 2.0  # pitch tells two voices apart best on a narrow telephone band
+SWITCH_COST = 2.0  # x the mean window cost: a change of speaker has to be worth it
+
+
+BLOCK = 6000  # frames per block (60 s): a two-hour call must not need gigabytes of spectra
+
+
+def _frame_features(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_frame_block`` over consecutive one-minute blocks (frames overlap the block edges)."""
+    n = 1 + max(0, (len(audio) - FRAME) // HOP)
+    if len(audio) < FRAME or n <= BLOCK:
+        return _frame_block(audio)
+    parts = [_frame_block(audio[a * HOP : (a + BLOCK - 1) * HOP + FRAME]) for a in range(0, n, BLOCK)]
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+
+
+def _frame_block(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per 10 ms frame: log energy, spectral shape (20 log bands up to 4 kHz, level removed) and
+    log pitch (NaN where unvoiced)."""
+    n = 1 + max(0, (len(audio) - FRAME) // HOP)
+    if len(audio) < FRAME:
+        empty = np.zeros((0,))
+        return empty, np.zeros((0, 20)), empty
+    idx = np.arange(n)[:, None] * HOP + np.arange(FRAME)[None, :]
+    frames = audio[idx] * np.hanning(FRAME)
+    spec = np.abs(np.fft.rfft(frames, n=2 * FRAME, axis=1)) ** 2  # zero-padded: autocorrelation below
+    energy = np.log(spec.sum(axis=1) + 1e-10)
+    edges = np.unique(np.geomspace(8, 2 * FRAME * 4000 // SAMPLE_RATE, 21).astype(int))
+    bands = np.stack([spec[:, lo:hi].sum(axis=1) for lo, hi in itertools.pairwise(edges)], axis=1)
+    shape = np.log(bands + 1e-10)
+    shape -= shape.mean(axis=1, keepdims=True)
+    pitch = _yin(audio[idx], energy)
+    return energy, shape, pitch
+
+
+def _yin(frames: np.ndarray, energy: np.ndarray, threshold: float = 0.2) -> np.ndarray:
+    """Log pitch per frame by YIN (cumulative mean normalised difference), NaN where unvoiced.
+    YIN rather than a raw autocorrelation peak: on band-limited telephone audio the fundamental
+    is weak and a plain peak picker jumps between harmonics."""
+    lo, hi = SAMPLE_RATE // 400, SAMPLE_RATE // 70
+    x = frames - frames.mean(axis=1, keepdims=True)
+    spec = np.fft.rfft(x, n=2 * FRAME, axis=1)
+    r = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, : hi + 1]
+    # energies of the two halves compared at each lag, from cumulative sums of squares
+    sq = np.cumsum(x**2, axis=1)
+    total = sq[:, -1:]
+    lags = np.arange(hi + 1)
+    head = sq[:, FRAME - 1 - lags]  # sum of x[0 : FRAME - lag]
+    tail = total - np.concatenate([np.zeros((len(x), 1)), sq[:, :hi]], axis=1)  # x[lag : FRAME]
+    d = np.maximum(head + tail - 2 * r, 0.0)
+    cmnd = np.ones_like(d)
+    cmnd[:, 1:] = d[:, 1:] * lags[1:] / np.maximum(np.cumsum(d[:, 1:], axis=1), 1e-12)
+    band = cmnd[:, lo : hi + 1]
+    below = band < threshold
+    first = np.where(below.any(axis=1), below.argmax(axis=1), band.argmin(axis=1))
+    # walk down to the bottom of the dip the threshold crossed into
+    lag = first.copy()
+    for _ in range(8):
+        nxt = np.minimum(lag + 1, band.shape[1] - 1)
+        better = band[np.arange(len(band)), nxt] < band[np.arange(len(band)), lag]
+        lag = np.where(better, nxt, lag)
+    best = band[np.arange(len(band)), lag]
+    voiced = (best < 0.35) & (energy > np.percentile(energy, 20))
+    return np.where(voiced, np.log(SAMPLE_RATE / (lag + lo)), np.nan)
+
+
+def _speech_mask(n_frames: int, words: Sequence[Word]) -> np.ndarray:
+    """Frames inside recognised words: what the recogniser heard as speech."""
+    mask = np.zeros(n_frames, dtype=bool)
     for w in words:
-        # Whisper's word times blur the gap at a change of speaker (often < 0.15 s), but it
-        # punctuates each speaker's sentence: a sentence end is a possible turn too
-        if out and w.start - out[-1][-1].end < PAUSE_S and not _SENTENCE_END.search(out[-1][-1].text):
-            out[-1].append(w)
-        else:
-            out.append([w])
-    return out
+        a = max(0, int(w.start * SAMPLE_RATE / HOP))
+        b = min(n_frames, int(np.ceil(w.end * SAMPLE_RATE / HOP)) + 1)
+        mask[a:b] = True
+    return mask
 
 
-def _voice_print(audio: np.ndarray, start: float, end: float) -> np.ndarray | None:
-    a, b = int(start * SAMPLE_RATE), int(end * SAMPLE_RATE)
-    clip = audio[a:b]
-    frame, hop = 512, 256
-    if len(clip) < frame * 4:
+@dataclass
+class _Windows:
+    centres: np.ndarray  # seconds
+    features: np.ndarray  # standardised, pitch weighted
+
+
+def _windows(audio: np.ndarray, words: Sequence[Word]) -> _Windows | None:
+    energy, shape, pitch = _frame_features(audio)
+    if len(energy) == 0:
         return None
-    idx = np.arange(0, len(clip) - frame, hop)
-    frames = np.stack([clip[i : i + frame] for i in idx]) * np.hanning(frame)
-    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-    energy = power.sum(axis=1)
-    voiced = energy > np.percentile(energy, 40)
-    if voiced.sum() < 3:
+    speech = _speech_mask(len(energy), words)
+    loud = energy > np.percentile(energy[speech], 30) if speech.any() else speech
+    use = speech & loud
+    centres, rows = [], []
+    for a in range(0, len(energy) - WINDOW + 1, STEP):
+        sel = use[a : a + WINDOW]
+        if sel.sum() < WINDOW // 4:
+            continue
+        p = pitch[a : a + WINDOW][sel]
+        p = p[~np.isnan(p)]
+        if len(p) < 5:
+            continue
+        rows.append(np.concatenate([[np.median(p)], shape[a : a + WINDOW][sel].mean(axis=0)]))
+        centres.append((a + WINDOW / 2) * HOP / SAMPLE_RATE)
+    if len(rows) < 4:
         return None
-    power = power[voiced]
-    # 24 log-spaced bands up to 4 kHz (telephony band) -> mean log energy, level-normalised
-    edges = np.unique(np.geomspace(2, 256, 25).astype(int))
-    bands = np.stack([power[:, lo:hi].sum(axis=1) for lo, hi in itertools.pairwise(edges)], axis=1)
-    logb = np.log(bands + 1e-10)
-    logb = logb - logb.mean(axis=1, keepdims=True)
-    # pitch: autocorrelation peak between 70 and 400 Hz
-    pitches = []
-    for f in frames[voiced][:: max(1, int(voiced.sum()) // 40)]:
-        ac = np.correlate(f, f, mode="full")[frame - 1 :]
-        lo, hi = SAMPLE_RATE // 400, SAMPLE_RATE // 70
-        lag = lo + int(np.argmax(ac[lo:hi]))
-        if ac[0] > 0 and ac[lag] / ac[0] > 0.3:
-            pitches.append(np.log(SAMPLE_RATE / lag))
-    pitch = float(np.median(pitches)) if pitches else 0.0
-    return np.concatenate([logb.mean(axis=0), [pitch * 4.0]])
+    x = np.stack(rows)
+    z = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6)
+    z[:, 0] *= PITCH_WEIGHT
+    return _Windows(np.array(centres), z)
 
 
-def _two_clusters(x: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, float]:
-    """2-means on standardised voice prints; returns labels and a Fisher separation ratio."""
-    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-6
-    z = (x - mu) / sd
-    # start from the two most distant points: deterministic, no random restarts needed
-    d = ((z[:, None, :] - z[None, :, :]) ** 2).sum(axis=2)
-    i, j = np.unravel_index(int(np.argmax(d)), d.shape)
-    centres = np.stack([z[i], z[j]])
-    labels = np.zeros(len(z), dtype=int)
-    for _ in range(20):
-        dist = ((z[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-        labels = np.argmin(dist, axis=1)
-        if len(set(labels.tolist())) < 2:
-            return labels, 0.0
-        centres = np.stack([np.average(z[labels == k], axis=0, weights=weights[labels == k]) for k in (0, 1)])
-    # separation along the line joining the centres
+def _two_clusters(z: np.ndarray) -> tuple[np.ndarray, float]:
+    """2-means from a pitch split (deterministic); the cost of each window under each centre and
+    a Fisher separation ratio of the two clusters."""
+    labels = (z[:, 0] > np.median(z[:, 0])).astype(int)
+    centres = np.stack([z[labels == k].mean(axis=0) for k in (0, 1)])
+    for _ in range(30):
+        cost = ((z[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+        new = np.argmin(cost, axis=1)
+        if len(set(new.tolist())) < 2:
+            return cost, 0.0
+        if (new == labels).all():
+            break
+        labels = new
+        centres = np.stack([z[labels == k].mean(axis=0) for k in (0, 1)])
+    cost = ((z[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
     axis = centres[1] - centres[0]
     proj = z @ axis / (np.linalg.norm(axis) + 1e-9)
     m0, m1 = proj[labels == 0].mean(), proj[labels == 1].mean()
     v0, v1 = proj[labels == 0].var(), proj[labels == 1].var()
-    return labels, float((m1 - m0) ** 2 / (v0 + v1 + 1e-6))
+    return cost, float((m1 - m0) ** 2 / (v0 + v1 + 1e-6))
+
+
+def _viterbi(cost: np.ndarray, switch: float) -> np.ndarray:
+    """The cheapest label sequence when each change of speaker costs ``switch``."""
+    n = len(cost)
+    total = cost[0].copy()
+    back = np.zeros((n, 2), dtype=int)
+    for i in range(1, n):
+        stay, move = total, total[::-1] + switch
+        back[i] = np.where(stay <= move, [0, 1], [1, 0])
+        total = np.minimum(stay, move) + cost[i]
+    path = np.zeros(n, dtype=int)
+    path[-1] = int(np.argmin(total))
+    for i in range(n - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path
 
 
 def split_mono(
     asr: Sequence[AsrSegment], audio: np.ndarray, manager_score: Callable[[Sequence[str]], list[float]]
 ) -> SpeakerSplit:
-    """``manager_score(texts) -> list[float]``: how salesperson-like each text is (role naming)."""
+    """``manager_score(texts) -> list[float]``: how salesperson-like each text is (role naming).
+
+    One-second voice windows over the recognised speech are clustered in two by pitch and
+    spectral shape; a Viterbi pass with a cost per change of speaker keeps turns whole; each word
+    takes the voice of the windows it overlaps."""
     words = _all_words(asr)
-    utterances = _utterances(words)
-    if not utterances:
+    if not words:
         return SpeakerSplit([], speakers_known=False)
-    prints, kept = [], []
-    for k, utt in enumerate(utterances):
-        vp = _voice_print(audio, utt[0].start, utt[-1].end)
-        if vp is not None:
-            prints.append(vp)
-            kept.append(k)
     unknown = SpeakerSplit(_group(words, ["unknown"] * len(words)), speakers_known=False)
-    if len(prints) < 3:
+    win = _windows(audio, words)
+    if win is None:
         return unknown
-    x = np.stack(prints)
-    durations = np.array([utterances[k][-1].end - utterances[k][0].start for k in kept])
-    labels, separation = _two_clusters(x, durations)
-    if separation < MIN_SEPARATION or min((labels == 0).sum(), (labels == 1).sum()) < 1:
+    cost, separation = _two_clusters(win.features)
+    if separation < MIN_SEPARATION:
         return unknown
-    cluster_of = dict(zip(kept, labels.tolist(), strict=True))
-    # short utterances without a voice print take the label of their nearest neighbour in time
-    full: list[int] = []
-    last = labels[0]
-    for k in range(len(utterances)):
-        last = cluster_of.get(k, last)
-        full.append(int(last))
-    texts = [" ".join(_join(u) for u, c in zip(utterances, full, strict=True) if c == k) for k in (0, 1)]
+    path = _viterbi(cost, SWITCH_COST * float(cost.mean()))
+    word_cluster: list[int] = []
+    for w in words:
+        near = np.abs(win.centres - (w.start + w.end) / 2)
+        inside = (win.centres >= w.start - 0.1) & (win.centres <= w.end + 0.1)
+        if inside.any():
+            word_cluster.append(round(float(path[inside].mean())))
+        else:
+            word_cluster.append(int(path[int(np.argmin(near))]))
+    if len(set(word_cluster)) < 2:
+        return unknown
+    texts = [
+        " ".join(w.text.strip() for w, c in zip(words, word_cluster, strict=True) if c == k) for k in (0, 1)
+    ]
     scores = manager_score(texts)
-    first = full[0]
-    if abs(scores[0] - scores[1]) < 0.02:  # no textual evidence: whoever opens the call is the manager
-        manager_cluster = first
+    if abs(scores[0] - scores[1]) < ROLE_MARGIN:  # words don't tell: whoever opens the call is the manager
+        manager_cluster = word_cluster[0]
     else:
         manager_cluster = 0 if scores[0] > scores[1] else 1
-    word_labels: list[Speaker] = []
-    for utt, c in zip(utterances, full, strict=True):
-        word_labels.extend(["manager" if c == manager_cluster else "client"] * len(utt))
-    return SpeakerSplit(_group(words, word_labels), speakers_known=True)
+    labels: list[Speaker] = ["manager" if c == manager_cluster else "client" for c in word_cluster]
+    return SpeakerSplit(_group(words, _smooth(labels)), speakers_known=True)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
+
 from callcoach.config import Settings
 from callcoach.pipeline.categories import merge_categories
 from callcoach.pipeline.embeddings import E5Embedder, Embedder, UseEmbedder
+from callcoach.pipeline.linear import SoftmaxRegression
 from callcoach.pipeline.models import Category, Findings, Segment
-from callcoach.pipeline.objections import MANAGER_EXAMPLES, NEUTRAL_EXAMPLES, ObjectionClassifier
+from callcoach.pipeline.objections import ObjectionClassifier, _units
+from callcoach.pipeline.phrasebook import client_lines, manager_lines
 from callcoach.pipeline.sentiment import (
     PrototypeSentiment,
     SentimentModel,
@@ -33,7 +37,6 @@ class TextAnalyzer:
     ) -> None:
         settings = settings or Settings()
         self.embedders: list[Embedder] = list(embedders) if embedders else [UseEmbedder(), E5Embedder()]
-        primary = self.embedders[0]
         self.objections = ObjectionClassifier(self.embedders)
         self.sentiment: SentimentModel = (
             TransformersSentiment(settings.sentiment_model)
@@ -43,8 +46,7 @@ class TextAnalyzer:
         self.topics: TopicModel = (
             ZeroShotTopics(settings.topic_model) if settings.topic_model else PrototypeTopics(*self.embedders)
         )
-        neutral = primary.encode(list(NEUTRAL_EXAMPLES))
-        self._role = (primary.encode(list(MANAGER_EXAMPLES)), neutral)
+        self._role: SoftmaxRegression | None = None
 
     @property
     def versions(self) -> dict[str, str]:
@@ -55,18 +57,23 @@ class TextAnalyzer:
         }
 
     def manager_score(self, texts: Sequence[str]) -> list[float]:
-        """How salesperson-like each text is (used to name the two voices of a mono call)."""
-        primary = self.embedders[0]
+        """How salesperson-like each text is, 0..1 (names the two voices of a mono call): the mean
+        over its sentences of a manager-vs-client model fitted on the reference lines (client
+        lines and every way of voicing an objection on one side, manager lines on the other)."""
+        if self._role is None:
+            client = [*client_lines(), *(e for c in merge_categories(None) for e in c.examples)]
+            manager = list(manager_lines())
+            y = np.array([0] * len(client) + [1] * len(manager))
+            weights = np.array([1.0 / len(client), 1.0 / len(manager)])
+            features = self.objections.features([*client, *manager])
+            self._role = SoftmaxRegression.fit(features, y, 2, class_weights=weights)
         out = []
-        manager, neutral = self._role
         for text in texts:
-            if not text.strip():
-                out.append(0.0)
+            units = _units(text)
+            if not units:
+                out.append(0.5)
                 continue
-            from callcoach.pipeline.objections import _units
-
-            v = primary.encode(_units(text) or [text])
-            out.append(float(((v @ manager.T).max(axis=1) - (v @ neutral.T).max(axis=1)).mean()))
+            out.append(float(self._role.predict(self.objections.features(units))[:, 1].mean()))
         return out
 
     def classify_text(
@@ -107,7 +114,7 @@ class TextAnalyzer:
             objections=objections,
             new_category_candidates=candidates,
             sentiment=analyse_sentiment(self.sentiment, segments),
-            topic=self.topics.classify(segments, topics),
+            topic=self.topics.classify(segments, topics, [o.category for o in objections]),
             stats=conversation_stats(segments, duration),
             models=dict(self.versions),
         )

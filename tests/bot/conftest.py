@@ -38,10 +38,10 @@ class LightAnalyzer:
     """The pipeline's text classifier without Whisper: enough for the bot (and cheap to share)."""
 
     def __init__(self) -> None:
-        from callcoach.pipeline.embeddings import E5Embedder
         from callcoach.pipeline.text_analysis import TextAnalyzer
 
-        self.text = TextAnalyzer(Settings(_env_file=None), embedders=[E5Embedder(threads=1)])
+        # the production encoders (USE + e5): the objection model is fitted on both
+        self.text = TextAnalyzer(Settings(_env_file=None))
         self.embedder = self.text.embedders[0]
 
     def load(self) -> None:
