@@ -58,6 +58,10 @@ class PortalClients:
             creds.member_id, creds.access_token, creds.refresh_token, creds.expires_at
         )
 
+    async def _stored_tokens(self, member_id: str) -> PortalCredentials | None:
+        portal = await self.portals.by_member(member_id)
+        return credentials_of(portal) if portal is not None else None
+
     def for_portal(self, portal: Portal) -> B24Client:
         if portal.mode == "webhook":
             return self.for_webhook(portal.client_endpoint)
@@ -69,6 +73,7 @@ class PortalClients:
                 client_id=self.settings.client_id,
                 client_secret=self.settings.client_secret.get_secret_value(),
                 on_tokens=self._save_tokens,
+                stored=self._stored_tokens,
                 oauth_url=str(self.settings.oauth_url) if self.settings.oauth_url else None,
                 throttle=self._bucket(portal.member_id),
                 timeout_s=self.settings.rest_timeout_s,

@@ -45,6 +45,14 @@ class TokenSink(Protocol):
     async def __call__(self, creds: PortalCredentials) -> None: ...
 
 
+class TokenSource(Protocol):
+    """Reads the newest stored credentials of a portal, or None (the storage layer implements it).
+    Another process (a CLI run beside the server) may have refreshed them: Bitrix24 then no
+    longer accepts the refresh token this process holds."""
+
+    async def __call__(self, member_id: str) -> PortalCredentials | None: ...
+
+
 def derive_oauth_url(server_endpoint: str) -> str:
     """``https://oauth.bitrix.info/rest/`` → ``https://oauth.bitrix.info/oauth/token/``."""
     endpoint = (server_endpoint or "").strip()
@@ -65,6 +73,7 @@ class TokenRefresher:
         client_secret: str,
         oauth_url: str | None = None,
         on_tokens: TokenSink | None = None,
+        stored: TokenSource | None = None,
         timeout_s: float = 30.0,
         user_agent: str = "callcoach/0.1",
     ) -> None:
@@ -74,6 +83,7 @@ class TokenRefresher:
         self._client_secret = client_secret
         self.oauth_url = oauth_url or derive_oauth_url(creds.server_endpoint)
         self._on_tokens = on_tokens
+        self._stored = stored
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._user_agent = user_agent
         self._lock = asyncio.Lock()
@@ -87,6 +97,11 @@ class TokenRefresher:
         async with self._lock:
             if self.creds.access_token != failed_access_token:
                 return self.creds
+            if self._stored is not None:
+                newer = await self._stored(self.creds.member_id)
+                if newer is not None and newer.access_token not in ("", failed_access_token):
+                    self.creds = newer  # refreshed by another process meanwhile: use its tokens
+                    return self.creds
             self.creds = await self._request_new_tokens()
             self.refresh_count += 1
             if self._on_tokens is not None:

@@ -27,12 +27,13 @@ import time
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+from typing_extensions import Unpack
 
-from .auth import PortalCredentials, TokenRefresher, TokenSink
+from .auth import PortalCredentials, TokenRefresher, TokenSink, TokenSource
 from .errors import (
     B24Error,
     B24TransportError,
@@ -91,6 +92,23 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return {}
 
 
+DEFAULT_USER_AGENT = "callcoach/0.1"
+
+
+class ClientOptions(TypedDict, total=False):
+    """How a client behaves, whatever its mode (see ``B24Client.__init__``)."""
+
+    throttle: LeakyBucket | None  # shared per portal; built from rate/burst when absent
+    rate: float
+    burst: int
+    timeout_s: float
+    max_retries: int
+    user_agent: str
+    on_request: RequestHook | None
+    max_wait_s: float
+    backoff_base_s: float
+
+
 class B24Client:
     """One portal, one mode. Build with ``for_portal`` (OAuth app), ``for_webhook``, or
     ``for_token`` (a fixed token, e.g. a user's own)."""
@@ -107,7 +125,7 @@ class B24Client:
         transport_retries: int = 2,
         max_wait_s: float = 60.0,
         backoff_base_s: float = 0.5,
-        user_agent: str = "callcoach/0.1",
+        user_agent: str = DEFAULT_USER_AGENT,
         on_request: RequestHook | None = None,
         access_token: str | None = None,
     ) -> None:
@@ -126,6 +144,31 @@ class B24Client:
 
     # --- construction ----------------------------------------------------------------------
     @classmethod
+    def _build(
+        cls,
+        session: aiohttp.ClientSession,
+        endpoint: str,
+        options: ClientOptions,
+        *,
+        refresher: TokenRefresher | None = None,
+        access_token: str | None = None,
+    ) -> B24Client:
+        throttle = options.get("throttle") or LeakyBucket(options.get("rate", 2.0), options.get("burst", 50))
+        return cls(
+            session,
+            endpoint,
+            refresher=refresher,
+            access_token=access_token,
+            throttle=throttle,
+            timeout_s=options.get("timeout_s", 30.0),
+            max_retries=options.get("max_retries", 5),
+            user_agent=options.get("user_agent", DEFAULT_USER_AGENT),
+            on_request=options.get("on_request"),
+            max_wait_s=options.get("max_wait_s", 60.0),
+            backoff_base_s=options.get("backoff_base_s", 0.5),
+        )
+
+    @classmethod
     def for_portal(
         cls,
         session: aiohttp.ClientSession,
@@ -134,16 +177,9 @@ class B24Client:
         client_id: str,
         client_secret: str,
         on_tokens: TokenSink | None = None,
+        stored: TokenSource | None = None,
         oauth_url: str | None = None,
-        throttle: LeakyBucket | None = None,
-        rate: float = 2.0,
-        burst: int = 50,
-        timeout_s: float = 30,
-        max_retries: int = 5,
-        user_agent: str = "callcoach/0.1",
-        on_request: RequestHook | None = None,
-        max_wait_s: float = 60.0,
-        backoff_base_s: float = 0.5,
+        **options: Unpack[ClientOptions],
     ) -> B24Client:
         refresher = TokenRefresher(
             session,
@@ -152,51 +188,18 @@ class B24Client:
             client_secret=client_secret,
             oauth_url=oauth_url,
             on_tokens=on_tokens,
-            timeout_s=timeout_s,
-            user_agent=user_agent,
+            stored=stored,
+            timeout_s=options.get("timeout_s", 30.0),
+            user_agent=options.get("user_agent", DEFAULT_USER_AGENT),
         )
-        return cls(
-            session,
-            creds.client_endpoint,
-            refresher=refresher,
-            throttle=throttle or LeakyBucket(rate, burst),
-            timeout_s=timeout_s,
-            max_retries=max_retries,
-            user_agent=user_agent,
-            on_request=on_request,
-            max_wait_s=max_wait_s,
-            backoff_base_s=backoff_base_s,
-        )
+        return cls._build(session, creds.client_endpoint, options, refresher=refresher)
 
     @classmethod
     def for_webhook(
-        cls,
-        session: aiohttp.ClientSession,
-        url: str,
-        *,
-        throttle: LeakyBucket | None = None,
-        rate: float = 2.0,
-        burst: int = 50,
-        timeout_s: float = 30,
-        max_retries: int = 5,
-        user_agent: str = "callcoach/0.1",
-        on_request: RequestHook | None = None,
-        max_wait_s: float = 60.0,
-        backoff_base_s: float = 0.5,
+        cls, session: aiohttp.ClientSession, url: str, **options: Unpack[ClientOptions]
     ) -> B24Client:
         """``url`` is the inbound webhook ``https://<portal>/rest/<user_id>/<secret>/``."""
-        return cls(
-            session,
-            url,
-            refresher=None,
-            throttle=throttle or LeakyBucket(rate, burst),
-            timeout_s=timeout_s,
-            max_retries=max_retries,
-            user_agent=user_agent,
-            on_request=on_request,
-            max_wait_s=max_wait_s,
-            backoff_base_s=backoff_base_s,
-        )
+        return cls._build(session, url, options)
 
     @classmethod
     def for_token(
@@ -204,34 +207,13 @@ class B24Client:
         session: aiohttp.ClientSession,
         endpoint: str,
         access_token: str,
-        *,
-        throttle: LeakyBucket | None = None,
-        rate: float = 2.0,
-        burst: int = 50,
-        timeout_s: float = 30,
-        max_retries: int = 5,
-        user_agent: str = "callcoach/0.1",
-        on_request: RequestHook | None = None,
-        max_wait_s: float = 60.0,
-        backoff_base_s: float = 0.5,
+        **options: Unpack[ClientOptions],
     ) -> B24Client:
         """Calls with a token someone else holds (a user's ``AUTH_ID`` from the app's page): it is
         sent as is and never refreshed, so ``expired_token`` reaches the caller as ``ExpiredToken``."""
         if not access_token:
             raise ValueError("for_token needs a token")
-        return cls(
-            session,
-            endpoint,
-            refresher=None,
-            access_token=access_token,
-            throttle=throttle or LeakyBucket(rate, burst),
-            timeout_s=timeout_s,
-            max_retries=max_retries,
-            user_agent=user_agent,
-            on_request=on_request,
-            max_wait_s=max_wait_s,
-            backoff_base_s=backoff_base_s,
-        )
+        return cls._build(session, endpoint, options, access_token=access_token)
 
     def __repr__(self) -> str:  # the webhook URL holds a secret: show the host only
         mode = "oauth" if self._refresher else "token" if self._access_token else "webhook"

@@ -63,6 +63,35 @@ async def test_expired_token_is_refreshed_once_for_20_concurrent_calls(
     assert saved[0].refresh_token == portal.refresh_token
 
 
+async def test_tokens_refreshed_by_another_process_are_adopted_not_refreshed_again(
+    portal: FakePortal, session: aiohttp.ClientSession
+) -> None:
+    """The CLI (another process) refreshed the portal's tokens; the server's client still holds the
+    old, now spent, refresh token. It must take the stored tokens instead of failing the portal
+    with invalid_grant."""
+    store: dict[str, PortalCredentials] = {}
+
+    async def save(creds: PortalCredentials) -> None:
+        store[creds.member_id] = creds
+
+    async def load(member_id: str) -> PortalCredentials | None:
+        return store.get(member_id)
+
+    server = oauth_client(session, portal, on_tokens=save, stored=load)
+    cli = oauth_client(session, portal, on_tokens=save, stored=load)
+    portal.expire_access_tokens()
+    assert (await cli.call("profile"))["ID"] == "1"
+    assert (await server.call("profile"))["ID"] == "1"
+    assert portal.refresh_count == 1
+    assert server.credentials is not None and server.credentials.access_token == portal.access_token
+
+    unaware = oauth_client(session, portal)  # without a token source the spent token fails
+    portal.expire_access_tokens()
+    assert (await cli.call("profile"))["ID"] == "1"
+    with pytest.raises(InvalidGrant):
+        await unaware.call("profile")
+
+
 async def test_invalid_grant_raises(portal: FakePortal, session: aiohttp.ClientSession) -> None:
     client = oauth_client(session, portal)
     portal.expire_access_tokens()
