@@ -15,11 +15,19 @@ from callcoach.storage import Job
 log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[a-zа-яё0-9]+", re.I)
+# "Клиент говорит, что ..." is how managers ask the bot about what a client said: the reporting
+# clause is the manager's voice, and the classifier would read it as ordinary talk.
+_REPORTED = re.compile(
+    r"^(клиент\w*|он|она|они|заказчик\w*|покупател\w*)\s+(говор\w*|сказал\w*|заявля\w*|заявил\w*|"
+    r"ответил\w*|пиш\w*|жалу\w*)\s*[,:—-]?\s*(что\s+)?",
+    re.IGNORECASE,
+)
 
 
 def classify(analyzer: Any, text: str, categories: list[Category]) -> list[tuple[Category, float]]:
     """The pipeline's classifier when it can answer; word overlap when it cannot (models still
     loading or failed), so that /tips keeps working either way."""
+    text = _REPORTED.sub("", text.strip(), count=1) or text
     if analyzer is not None and hasattr(analyzer, "classify_text"):
         try:
             ranked = analyzer.classify_text(text, categories)

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from callcoach.pipeline.embeddings import Embedder
-from callcoach.pipeline.linear import SoftmaxRegression
+from callcoach.pipeline.embeddings import Embedder, features
+from callcoach.pipeline.linear import FittedModels, SoftmaxRegression
 from callcoach.pipeline.models import Category, NewCategoryCandidate, Objection, Segment
 from callcoach.pipeline.phrasebook import client_lines, extra_examples, manager_lines, other_objections
 from callcoach.pipeline.textutil import sentences, words
@@ -80,11 +80,18 @@ class ObjectionClassifier:
 
     CACHE = 8
 
-    def __init__(self, embedders: Sequence[Embedder], thresholds: ObjectionThresholds | None = None) -> None:
+    def __init__(
+        self,
+        embedders: Sequence[Embedder],
+        thresholds: ObjectionThresholds | None = None,
+        *,
+        fitted: FittedModels | None = None,
+    ) -> None:
         if not embedders:
             raise ValueError("at least one embedder is needed")
         self.embedders = list(embedders)
         self.thresholds = thresholds or ObjectionThresholds()
+        self._fitted = fitted or FittedModels(None)
         self._ordinary = list(dict.fromkeys(client_lines() + manager_lines()))
         self._models: OrderedDict[str, _Model] = OrderedDict()
         self._lock = threading.Lock()
@@ -94,7 +101,7 @@ class ObjectionClassifier:
         return "softmax/" + "+".join(e.name for e in self.embedders)
 
     def features(self, texts: Sequence[str]) -> np.ndarray:
-        return np.concatenate([e.encode(list(texts)) for e in self.embedders], axis=1)
+        return features(self.embedders, texts)
 
     def _model(self, categories: Sequence[Category]) -> _Model:
         key = repr([(c.code, c.name, c.description, c.examples) for c in categories])
@@ -121,7 +128,9 @@ class ObjectionClassifier:
         # has; the ordinary-talk class keeps its full weight (it is most of what a call is)
         counts = np.bincount(y, minlength=n).astype(np.float64)
         weights = np.append(counts[:-1].mean() / np.maximum(counts[:-1], 1.0), 1.0)
-        regression = SoftmaxRegression.fit(self.features(texts), y, n, class_weights=weights)
+        regression = self._fitted.fit(
+            "objections", texts, labels, n, self.features, encoders=self.name, class_weights=weights
+        )
         model = _Model(list(categories), regression)
         with self._lock:
             self._models[key] = model
@@ -146,7 +155,6 @@ class ObjectionClassifier:
 
     def classify_text(self, text: str, categories: Sequence[Category]) -> list[tuple[Category, float]]:
         """All categories ranked by how well ``text`` matches them (probability-like 0..1)."""
-        text = _REPORTED.sub("", text.strip(), count=1) or text
         if not categories or not _units(text):
             return []
         model = self._model(categories)
@@ -222,15 +230,6 @@ class ObjectionClassifier:
                 )
             )
         return objections, candidates
-
-
-# "Клиент говорит, что ..." — how managers ask the bot about what a client said: the reporting
-# clause is the manager's voice and would read as ordinary talk.
-_REPORTED = re.compile(
-    r"^(клиент\w*|он|она|они|заказчик\w*|покупател\w*)\s+(говор\w*|сказал\w*|заявля\w*|заявил\w*|"
-    r"ответил\w*|пиш\w*|жалу\w*)\s*[,:—-]?\s*(что\s+)?",
-    re.IGNORECASE,
-)
 
 
 def _units(text: str) -> list[str]:

@@ -132,7 +132,7 @@ def test_unknown_speakers_still_find_client_objections(text_analyzer) -> None:
 
 
 def test_classify_text_ranks_categories(analyzer) -> None:
-    ranked = analyzer.classify_text("Клиент говорит, что у конкурентов то же самое дешевле и гарантия больше")
+    ranked = analyzer.classify_text("А у конкурентов то же самое дешевле и гарантия больше")
     assert ranked[0][0].code == "competitors"
     assert len(ranked) == 10 and ranked[0][1] >= ranked[1][1]
     assert all(0.0 <= score <= 1.0 for _, score in ranked)
