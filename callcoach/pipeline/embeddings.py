@@ -98,3 +98,10 @@ def make_embedder(name: str = "e5") -> Embedder:
     if name in ("use", UseEmbedder.name):
         return UseEmbedder()
     raise ValueError(f"unknown embedder {name!r} (expected 'e5' or 'use')")
+
+
+def features(embedders: Sequence[Embedder], texts: Sequence[str]) -> np.ndarray:
+    """Every encoder's vector side by side: the input of the learnt layers (objections, sentiment,
+    topic). Two encoders trained on different data disagree in different places, which the
+    regression on top can use."""
+    return np.concatenate([e.encode(list(texts)) for e in embedders], axis=1)

@@ -8,7 +8,13 @@ so a custom category with three examples is not drowned by a standard one with f
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -56,3 +62,58 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return np.asarray(e / e.sum(axis=1, keepdims=True))
+
+
+class FittedModels:
+    """Fitted regressions kept on disk, keyed by everything that determines them (the training
+    lines and labels, the encoders, the fit settings). Fitting is cheap; embedding a thousand
+    reference lines with two encoders is not (tens of seconds on a small CPU), so a restart
+    loads what the last start fitted. ``folder=None`` keeps nothing."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+
+    def fit(
+        self,
+        name: str,
+        texts: Sequence[str],
+        labels: Sequence[int],
+        n_classes: int,
+        featurize: Callable[[Sequence[str]], np.ndarray],
+        *,
+        encoders: str,
+        class_weights: np.ndarray | None = None,
+        l2: float = 1e-3,
+    ) -> SoftmaxRegression:
+        key = hashlib.sha256(
+            json.dumps(
+                [
+                    list(texts),
+                    list(map(int, labels)),
+                    n_classes,
+                    encoders,
+                    None if class_weights is None else [round(float(w), 9) for w in class_weights],
+                    l2,
+                ],
+                ensure_ascii=False,
+            ).encode()
+        ).hexdigest()[:20]
+        path = self.folder / f"{name}-{key}.npz" if self.folder is not None else None
+        if path is not None and path.is_file():
+            try:
+                with np.load(path) as saved:
+                    return SoftmaxRegression(weights=saved["weights"], bias=saved["bias"])
+            except (OSError, ValueError, KeyError):  # a torn or foreign file: fit again
+                pass
+        model = SoftmaxRegression.fit(
+            featurize(texts), np.asarray(labels), n_classes, class_weights=class_weights, l2=l2
+        )
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as tmp:
+                    np.savez(tmp, weights=model.weights, bias=model.bias)
+                os.replace(tmp.name, path)  # atomic: a parallel start never reads half a file
+            except OSError:
+                pass  # a read-only data dir costs the next start a refit, nothing more
+        return model

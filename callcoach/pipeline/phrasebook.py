@@ -1,4 +1,5 @@
-"""Reference phrases for what is NOT a client objection: the "none" side of the objection model.
+"""Reference phrases for the offline text models. Mostly what is NOT a client objection: the
+"none" side of the objection model; also topic and sentiment lines (see the accessors below).
 
 An objection model learnt only from objection examples calls everything an objection, because
 a client's answer ("we never measured that"), a request ("check and call me back") or a
@@ -165,3 +166,20 @@ def other_objections() -> tuple[str, ...]:
     the model what "an objection, but none of ours" sounds like, so such a turn is proposed as a
     new category instead of being forced into the nearest standard one."""
     return tuple(str(x) for x in _extra().get("other_objections", []))
+
+
+def topic_examples(label: str) -> tuple[str, ...]:
+    """Lines that tell what kind of call this is, for a standard topic label (none for a custom one)."""
+    return tuple(str(x) for x in _extra().get("topics", {}).get(label, []))
+
+
+def topic_neutral_lines() -> tuple[str, ...]:
+    """Lines that say nothing of the call's topic (greetings, "yes", "send it"): without them the
+    topic model would have to pin every "хорошо, пришлите" on some topic."""
+    return tuple(str(x) for x in _extra().get("topic_generic", []))
+
+
+def sentiment_examples(label: str) -> tuple[str, ...]:
+    """Client lines by mood. Calm doubts, conditions and "I don't know"s are neutral; refusing over
+    price, distrusting the vendor, complaining and threatening to leave are negative."""
+    return tuple(str(x) for x in _extra().get("sentiment", {}).get(label, []))

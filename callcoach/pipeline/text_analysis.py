@@ -10,19 +10,19 @@ import numpy as np
 from callcoach.config import Settings
 from callcoach.pipeline.categories import merge_categories
 from callcoach.pipeline.embeddings import E5Embedder, Embedder, UseEmbedder
-from callcoach.pipeline.linear import SoftmaxRegression
+from callcoach.pipeline.linear import FittedModels, SoftmaxRegression
 from callcoach.pipeline.models import Category, Findings, Segment
 from callcoach.pipeline.objections import ObjectionClassifier, _units
 from callcoach.pipeline.phrasebook import client_lines, manager_lines
 from callcoach.pipeline.sentiment import (
-    PrototypeSentiment,
+    LearntSentiment,
     SentimentModel,
     TransformersSentiment,
     analyse_sentiment,
 )
 from callcoach.pipeline.stats import conversation_stats
 from callcoach.pipeline.summary import template_summary
-from callcoach.pipeline.topics import PrototypeTopics, TopicModel, ZeroShotTopics
+from callcoach.pipeline.topics import LearntTopics, TopicModel, ZeroShotTopics
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +37,20 @@ class TextAnalyzer:
     ) -> None:
         settings = settings or Settings()
         self.embedders: list[Embedder] = list(embedders) if embedders else [UseEmbedder(), E5Embedder()]
-        self.objections = ObjectionClassifier(self.embedders)
+        # fitted models are kept under the data dir: a restart skips embedding the reference lines
+        fitted = FittedModels(settings.data_dir / "models")
+        self.objections = ObjectionClassifier(self.embedders, fitted=fitted)
         self.sentiment: SentimentModel = (
             TransformersSentiment(settings.sentiment_model)
             if settings.sentiment_model
-            else PrototypeSentiment(*self.embedders)
+            else LearntSentiment(*self.embedders, fitted=fitted)
         )
         self.topics: TopicModel = (
-            ZeroShotTopics(settings.topic_model) if settings.topic_model else PrototypeTopics(*self.embedders)
+            ZeroShotTopics(settings.topic_model)
+            if settings.topic_model
+            else LearntTopics(*self.embedders, fitted=fitted)
         )
-        self._role: SoftmaxRegression | None = None
+        self._role = self._fit_role_model(fitted)
 
     @property
     def versions(self) -> dict[str, str]:
@@ -56,17 +60,26 @@ class TextAnalyzer:
             "topic": self.topics.name,
         }
 
+    def _fit_role_model(self, fitted: FittedModels) -> SoftmaxRegression:
+        """Manager-vs-client on the reference lines: client lines and every way of voicing an
+        objection on one side, manager lines on the other."""
+        client = [*client_lines(), *(e for c in merge_categories(None) for e in c.examples)]
+        manager = list(manager_lines())
+        labels = [0] * len(client) + [1] * len(manager)
+        weights = np.array([1.0 / len(client), 1.0 / len(manager)])
+        return fitted.fit(
+            "roles",
+            [*client, *manager],
+            labels,
+            2,
+            self.objections.features,
+            encoders=self.objections.name,
+            class_weights=weights,
+        )
+
     def manager_score(self, texts: Sequence[str]) -> list[float]:
         """How salesperson-like each text is, 0..1 (names the two voices of a mono call): the mean
-        over its sentences of a manager-vs-client model fitted on the reference lines (client
-        lines and every way of voicing an objection on one side, manager lines on the other)."""
-        if self._role is None:
-            client = [*client_lines(), *(e for c in merge_categories(None) for e in c.examples)]
-            manager = list(manager_lines())
-            y = np.array([0] * len(client) + [1] * len(manager))
-            weights = np.array([1.0 / len(client), 1.0 / len(manager)])
-            features = self.objections.features([*client, *manager])
-            self._role = SoftmaxRegression.fit(features, y, 2, class_weights=weights)
+        over its sentences of the role model."""
         out = []
         for text in texts:
             units = _units(text)
@@ -113,7 +126,7 @@ class TextAnalyzer:
             segments=list(segments),
             objections=objections,
             new_category_candidates=candidates,
-            sentiment=analyse_sentiment(self.sentiment, segments),
+            sentiment=analyse_sentiment(self.sentiment, segments, objections),
             topic=self.topics.classify(segments, topics, [o.category for o in objections]),
             stats=conversation_stats(segments, duration),
             models=dict(self.versions),

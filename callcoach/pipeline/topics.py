@@ -1,17 +1,22 @@
-"""Call topic: offline by embedding prototypes of topic descriptions, or an XNLI zero-shot model.
+"""Call topic: offline by a learnt layer over sentence embeddings, or an XNLI zero-shot model.
 
 Custom topics are accepted as extra ``{label: description or [phrases]}``.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Protocol
 
 import numpy as np
 
-from callcoach.pipeline.embeddings import Embedder
+from callcoach.pipeline.embeddings import Embedder, features
+from callcoach.pipeline.linear import FittedModels, SoftmaxRegression
 from callcoach.pipeline.models import Segment, Topic
+from callcoach.pipeline.phrasebook import topic_examples, topic_neutral_lines
 
 TOPIC_PROTOTYPES: dict[str, tuple[str, ...]] = {
     "sales": (
@@ -74,16 +79,30 @@ TOPIC_PROTOTYPES: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# Most calls a sales team records are sales calls: the manager pitching wins a near tie.
-SALES_PRIOR = 0.5  # in standardised score units
-MANAGER_WEIGHT = 0.5  # the manager's turns say what the call is for; the client's, how it went
-# What the client objected to says something of what the call was: a client asking why he needs
-# it or whether the vendor knows his trade is being consulted; a customer reporting faults is
-# complaining. A nudge in standardised score units, not a rule: the words still decide.
+# Most calls a sales team records are sales calls: a near tie goes to sales. In log-odds.
+SALES_PRIOR = 0.5
+# What the client objected to says which stage of which kind of call this was: objections to
+# price, terms, timing, the decision maker, a current supplier, a competitor or the vendor's
+# reputation are raised against an offer (a sale); "why would we need this" and "do you know our
+# trade" come from a client still working out whether it fits (a consultation); faults of what he
+# already has make a complaint. A nudge in log-odds, not a rule: strong words for another topic
+# still win.
 OBJECTION_HINTS: dict[str, tuple[str, float]] = {
-    "unclear_need": ("consultation", 0.6),
-    "expertise_doubt": ("consultation", 0.6),
-    "quality": ("complaint", 0.6),
+    **{
+        code: ("sales", 0.5)
+        for code in (
+            "price",
+            "no_time",
+            "has_alternative",
+            "cannot_decide",
+            "terms_mismatch",
+            "lack_of_trust",
+            "competitors",
+        )
+    },
+    "unclear_need": ("consultation", 0.5),
+    "expertise_doubt": ("consultation", 0.5),
+    "quality": ("complaint", 0.5),
 }
 
 
@@ -114,27 +133,57 @@ def _topics(extra: Mapping[str, str | Sequence[str]] | None) -> dict[str, list[s
     return topics
 
 
-class PrototypeTopics:
-    """Turns against topic prototypes with each encoder; a topic's score is the mean of its three
-    best-matching turns over the whole call plus, separately, over the manager's turns."""
+class LearntTopics:
+    """A softmax regression over sentence vectors: each turn is scored against every topic and a
+    "says nothing of the topic" class (greetings, "yes", "send it"), fitted on the reference
+    lines; the call's score for a topic is the log of its mean share over the turns, plus the
+    sales prior and the objection hints. Refitted (a fraction of a second) for a portal's own
+    topic set; a few sets are kept."""
 
-    def __init__(self, embedder: Embedder, *more: Embedder) -> None:
+    CACHE = 4
+    L2 = 0.01
+
+    def __init__(self, embedder: Embedder, *more: Embedder, fitted: FittedModels | None = None) -> None:
         self.embedders = [embedder, *more]
-        self.name = "prototypes/" + "+".join(e.name for e in self.embedders)
+        self.name = "softmax/" + "+".join(e.name for e in self.embedders)
+        self._fitted = fitted or FittedModels(None)
+        self._models: OrderedDict[str, SoftmaxRegression] = OrderedDict()
+        self._lock = threading.Lock()
+        self._model(_topics(None))  # the standard set: fitted once, when the process starts
 
-    def _scores(
-        self, e: Embedder, texts: list[str], manager: np.ndarray, topics: dict[str, list[str]]
-    ) -> np.ndarray:
-        v = e.encode(texts)
-        out = []
-        for phrases in topics.values():
-            per_turn = (v @ e.encode(phrases).T).max(axis=1)
-            score = float(np.sort(per_turn)[-3:].mean())
-            if manager.any():
-                score += MANAGER_WEIGHT * float(np.sort(per_turn[manager])[-2:].mean())
-            out.append(score)
-        arr = np.array(out)
-        return (arr - arr.mean()) / (arr.std() + 1e-6)  # encoders differ in similarity spread
+    def _model(self, topics: dict[str, list[str]]) -> SoftmaxRegression:
+        key = repr(sorted(topics.items()))
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+        texts: list[str] = []
+        labels: list[int] = []
+        for j, (label, phrases) in enumerate(topics.items()):
+            lines = list(dict.fromkeys([*phrases, *topic_examples(label)]))
+            texts += lines
+            labels += [j] * len(lines)
+        neutral = [x for x in topic_neutral_lines() if x not in texts]
+        texts += neutral
+        labels += [len(topics)] * len(neutral)
+        y = np.array(labels)
+        counts = np.bincount(y, minlength=len(topics) + 1).astype(np.float64)
+        # a custom topic described in one sentence weighs as much as a standard one with fifty
+        model = self._fitted.fit(
+            "topics",
+            texts,
+            labels,
+            len(topics) + 1,
+            partial(features, self.embedders),
+            encoders=self.name,
+            class_weights=counts.mean() / counts,
+            l2=self.L2,
+        )
+        with self._lock:
+            self._models[key] = model
+            while len(self._models) > self.CACHE:
+                self._models.popitem(last=False)
+        return model
 
     def classify(
         self,
@@ -142,20 +191,19 @@ class PrototypeTopics:
         extra: Mapping[str, str | Sequence[str]] | None = None,
         objections: Sequence[str] = (),
     ) -> Topic:
-        turns = [s for s in segments if s.text.strip()]
-        if not turns:
+        texts = [s.text for s in segments if s.text.strip()]
+        if not texts:
             return Topic(label="unknown", score=0.0)
-        texts = [s.text for s in turns]
-        manager = np.array([s.speaker == "manager" for s in turns])
         topics = _topics(extra)
-        arr = np.mean([self._scores(e, texts, manager, topics) for e in self.embedders], axis=0)
         labels = list(topics)
-        if "sales" in labels and manager.any():
-            arr[labels.index("sales")] += SALES_PRIOR
-        arr = apply_hints(labels, arr, objections)
-        probs = np.exp((arr - arr.max()) / 0.3)
+        shares = self._model(topics).predict(features(self.embedders, texts))[:, : len(labels)]
+        scores = np.log(shares.mean(axis=0) + 1e-6)
+        if "sales" in labels:
+            scores[labels.index("sales")] += SALES_PRIOR
+        scores = apply_hints(labels, scores, objections)
+        probs = np.exp(scores - scores.max())
         probs /= probs.sum()
-        best = int(np.argmax(arr))
+        best = int(np.argmax(scores))
         return Topic(label=labels[best], score=round(float(probs[best]), 3))
 
 
