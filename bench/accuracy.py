@@ -4,9 +4,9 @@ usage: python bench/accuracy.py [--calls DIR] [--no-audio] [--no-cache]
 
 Prints, for mono (.mp3) and stereo (.stereo.mp3) recordings: objection micro-F1, topic and
 sentiment accuracy, transcript WER; and text-level figures on the dev scripts and on the two
-paraphrase sets in bench/corpus/ (48 calls that say what the dev calls say in other words;
+paraphrase sets in bench/corpus/ (72 calls that say what the dev calls say in other words;
 ground-truth turns fed straight to the text stage). ``--paraphrase-audio DIR`` adds audio
-figures for those sets rendered with ../shared/corpus/render.py into DIR/a and DIR/b.
+figures for those sets rendered with ../shared/corpus/render.py into DIR/a, DIR/b, DIR/c.
 
 Objections are scored per call as sets of labels: a found objection counts when its category
 matches a truth turn's category in that call; the truth label 'novel' is matched by a
@@ -157,10 +157,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         sets = [("dev", args.calls, truths)]
         if args.paraphrase_audio:
-            for sub in ("a", "b"):
-                folder = args.paraphrase_audio / sub
+            for path in PARAPHRASES:  # paraphrases_a.json -> DIR/a
+                folder = args.paraphrase_audio / path.stem.removeprefix("paraphrases_")
                 if folder.is_dir():
-                    sets.append((f"paraphrases_{sub}", folder, load_truths(folder)))
+                    sets.append((path.stem, folder, load_truths(folder)))
         for (suffix, name), (set_name, folder, set_truths) in (
             (m, s) for s in sets for m in ((".mp3", "mono"), (".stereo.mp3", "stereo"))
         ):
