@@ -200,9 +200,9 @@ class _Dashboard:
             return _error(
                 503, "Портал недоступен", "Не удалось проверить сессию на портале. Повторите позже."
             ), None
-        if user is None:
+        if user is None:  # the portal did not vouch for the person: not signed in (401), not forbidden
             return _error(
-                403,
+                401,
                 "Сессия Bitrix24 недействительна",
                 "Портал не подтвердил вашу авторизацию. Откройте приложение заново.",
             ), None

@@ -193,13 +193,13 @@ async def test_sign_in_is_checked_by_the_portal_with_the_persons_own_token(org: 
     portal, url = org.portal, org.app.url
     async with aiohttp.ClientSession() as http:
         async with http.post(url + "/", data=portal_form(portal, "forged-token")) as resp:
-            assert resp.status == 403 and "Сессия Bitrix24 недействительна" in await resp.text()
+            assert resp.status == 401 and "Сессия Bitrix24 недействительна" in await resp.text()
             assert SESSION_COOKIE not in resp.cookies
         expired = portal.user_auth_id(MANAGER)
         refreshes = portal.refresh_count
         portal.expire_access_tokens()
         async with http.post(url + "/", data=portal_form(portal, expired)) as resp:
-            assert resp.status == 403
+            assert resp.status == 401
         assert portal.refresh_count == refreshes  # a user's token is never "refreshed" with the app's
         # the portal failing is not a refusal: the person is told to retry
         portal.fail_next("user.current", "INTERNAL_SERVER_ERROR", 500, times=5)

@@ -127,20 +127,21 @@ async def test_no_auth_is_401(server: TestServer, client: aiohttp.ClientSession)
 
 
 @pytest.mark.parametrize(
-    ("fields", "message"),
+    ("fields", "status", "message"),
     [
-        (form(member_id="unknown"), "Портал не распознан"),
-        (form(domain="evil.bitrix24.ru"), "Портал не распознан"),
-        (form(member_id="member-b", domain="b.bitrix24.ru"), "Сессия Bitrix24 недействительна"),
-        (form(auth="forged-token"), "Сессия Bitrix24 недействительна"),
-        ({"member_id": "member-a", "DOMAIN": "a.bitrix24.ru"}, "Неполные данные портала"),
+        (form(member_id="unknown"), 403, "Портал не распознан"),
+        (form(domain="evil.bitrix24.ru"), 403, "Портал не распознан"),
+        (form(member_id="member-b", domain="b.bitrix24.ru"), 401, "Сессия Bitrix24 недействительна"),
+        (form(auth="forged-token"), 401, "Сессия Bitrix24 недействительна"),
+        ({"member_id": "member-a", "DOMAIN": "a.bitrix24.ru"}, 403, "Неполные данные портала"),
     ],
 )
-async def test_bad_portal_auth_is_403(
-    server: TestServer, client: aiohttp.ClientSession, fields: dict[str, str], message: str
+async def test_bad_portal_auth_is_refused(
+    server: TestServer, client: aiohttp.ClientSession, fields: dict[str, str], status: int, message: str
 ) -> None:
+    """An unknown portal is forbidden; a session token the portal does not confirm is no sign-in."""
     async with client.post(server.make_url("/"), data=fields) as resp:
-        assert resp.status == 403
+        assert resp.status == status
         text = await resp.text()
         assert message in text and "dev01" not in text
         assert SESSION_COOKIE not in resp.cookies
@@ -289,11 +290,11 @@ async def test_user_verified_by_fake_portal_user_current(client: aiohttp.ClientS
             assert portal.count("user.current") == 1
             fields["AUTH_ID"] = "forged-" + portal.access_token
             async with client.post(srv.make_url("/"), data=fields) as resp:
-                assert resp.status == 403
+                assert resp.status == 401
             portal.expire_access_tokens()
             fields["AUTH_ID"] = portal.access_token
             async with client.post(srv.make_url("/"), data=fields) as resp:
-                assert resp.status == 403  # an expired user token is no session
+                assert resp.status == 401  # an expired user token is no session
             assert portal.refresh_count == 0  # and nobody tried to refresh it
         finally:
             await srv.close()
