@@ -70,6 +70,8 @@ class FittedModels:
     reference lines with two encoders is not (tens of seconds on a small CPU), so a restart
     loads what the last start fitted. ``folder=None`` keeps nothing."""
 
+    KEEP = 32  # files per model name
+
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
 
@@ -114,6 +116,14 @@ class FittedModels:
                 with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as tmp:
                     np.savez(tmp, weights=model.weights, bias=model.bias)
                 os.replace(tmp.name, path)  # atomic: a parallel start never reads half a file
+                self._prune(name)
             except OSError:
                 pass  # a read-only data dir costs the next start a refit, nothing more
         return model
+
+    def _prune(self, name: str) -> None:
+        """Every edit of a portal's categories is a new set: keep the newest few per model."""
+        assert self.folder is not None
+        files = sorted(self.folder.glob(f"{name}-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in files[self.KEEP :]:
+            old.unlink(missing_ok=True)

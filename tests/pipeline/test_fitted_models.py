@@ -45,3 +45,11 @@ def test_a_torn_file_is_refitted_and_no_folder_keeps_nothing(tmp_path: Path) -> 
     FittedModels(None).fit("demo", texts, labels, 2, featurize, encoders="x")
     FittedModels(None).fit("demo", texts, labels, 2, featurize, encoders="x")
     assert featurize.calls == 5
+
+
+def test_old_category_sets_are_pruned(tmp_path: Path) -> None:
+    models = FittedModels(tmp_path)
+    models.KEEP = 3
+    for n in range(5):
+        models.fit("demo", ["да", f"дорого {n}"], [0, 1], 2, CountingFeatures(), encoders="x")
+    assert len(list(tmp_path.glob("demo-*.npz"))) == 3
