@@ -12,11 +12,16 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import numpy as np
+
+M = TypeVar("M")
 
 
 @dataclass(frozen=True)
@@ -127,3 +132,27 @@ class FittedModels:
         files = sorted(self.folder.glob(f"{name}-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in files[self.KEEP :]:
             old.unlink(missing_ok=True)
+
+
+class RecentModels(Generic[M]):
+    """The models of the last few label sets (a portal's categories, its topics), the least
+    recently used dropped first; shared by the analysis threads. A model is built outside the
+    lock: two threads missing the same set at once both build it, which costs a second fit and
+    nothing else."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._models: OrderedDict[str, M] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, build: Callable[[], M]) -> M:
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+        model = build()
+        with self._lock:
+            self._models[key] = model
+            while len(self._models) > self.size:
+                self._models.popitem(last=False)
+        return model

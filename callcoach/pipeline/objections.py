@@ -18,15 +18,13 @@ candidate instead of being forced into the nearest one.
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from callcoach.pipeline.embeddings import Embedder, features
-from callcoach.pipeline.linear import FittedModels, SoftmaxRegression
+from callcoach.pipeline.linear import FittedModels, RecentModels, SoftmaxRegression
 from callcoach.pipeline.models import Category, NewCategoryCandidate, Objection, Segment
 from callcoach.pipeline.phrasebook import client_lines, extra_examples, manager_lines, other_objections
 from callcoach.pipeline.textutil import sentences, words
@@ -93,8 +91,7 @@ class ObjectionClassifier:
         self.thresholds = thresholds or ObjectionThresholds()
         self._fitted = fitted or FittedModels(None)
         self._ordinary = list(dict.fromkeys(client_lines() + manager_lines()))
-        self._models: OrderedDict[str, _Model] = OrderedDict()
-        self._lock = threading.Lock()
+        self._recent: RecentModels[_Model] = RecentModels(self.CACHE)
 
     @property
     def name(self) -> str:
@@ -105,10 +102,9 @@ class ObjectionClassifier:
 
     def _model(self, categories: Sequence[Category]) -> _Model:
         key = repr([(c.code, c.name, c.description, c.examples) for c in categories])
-        with self._lock:
-            if key in self._models:
-                self._models.move_to_end(key)
-                return self._models[key]
+        return self._recent.get(key, lambda: self._fit(categories))
+
+    def _fit(self, categories: Sequence[Category]) -> _Model:
         texts: list[str] = []
         labels: list[int] = []
         for j, c in enumerate(categories):
@@ -131,12 +127,7 @@ class ObjectionClassifier:
         regression = self._fitted.fit(
             "objections", texts, labels, n, self.features, encoders=self.name, class_weights=weights
         )
-        model = _Model(list(categories), regression)
-        with self._lock:
-            self._models[key] = model
-            while len(self._models) > self.CACHE:
-                self._models.popitem(last=False)
-        return model
+        return _Model(list(categories), regression)
 
     def _turn(self, model: _Model, index: int, segment: Segment) -> _Turn | None:
         units = _units(segment.text)

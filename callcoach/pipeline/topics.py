@@ -5,8 +5,6 @@ Custom topics are accepted as extra ``{label: description or [phrases]}``.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Protocol
@@ -14,7 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from callcoach.pipeline.embeddings import Embedder, features
-from callcoach.pipeline.linear import FittedModels, SoftmaxRegression
+from callcoach.pipeline.linear import FittedModels, RecentModels, SoftmaxRegression
 from callcoach.pipeline.models import Segment, Topic
 from callcoach.pipeline.phrasebook import topic_examples, topic_neutral_lines
 
@@ -147,16 +145,13 @@ class LearntTopics:
         self.embedders = [embedder, *more]
         self.name = "softmax/" + "+".join(e.name for e in self.embedders)
         self._fitted = fitted or FittedModels(None)
-        self._models: OrderedDict[str, SoftmaxRegression] = OrderedDict()
-        self._lock = threading.Lock()
+        self._recent: RecentModels[SoftmaxRegression] = RecentModels(self.CACHE)
         self._model(_topics(None))  # the standard set: fitted once, when the process starts
 
     def _model(self, topics: dict[str, list[str]]) -> SoftmaxRegression:
-        key = repr(sorted(topics.items()))
-        with self._lock:
-            if key in self._models:
-                self._models.move_to_end(key)
-                return self._models[key]
+        return self._recent.get(repr(sorted(topics.items())), lambda: self._fit(topics))
+
+    def _fit(self, topics: dict[str, list[str]]) -> SoftmaxRegression:
         texts: list[str] = []
         labels: list[int] = []
         for j, (label, phrases) in enumerate(topics.items()):
@@ -169,7 +164,7 @@ class LearntTopics:
         y = np.array(labels)
         counts = np.bincount(y, minlength=len(topics) + 1).astype(np.float64)
         # a custom topic described in one sentence weighs as much as a standard one with fifty
-        model = self._fitted.fit(
+        return self._fitted.fit(
             "topics",
             texts,
             labels,
@@ -179,11 +174,6 @@ class LearntTopics:
             class_weights=counts.mean() / counts,
             l2=self.L2,
         )
-        with self._lock:
-            self._models[key] = model
-            while len(self._models) > self.CACHE:
-                self._models.popitem(last=False)
-        return model
 
     def classify(
         self,
