@@ -19,6 +19,7 @@ from callcoach.app import create_app
 from callcoach.config import Settings
 from callcoach.context import SERVICES, Services
 from callcoach.pipeline.models import Findings, Objection, Sentiment, SentimentScore, Topic
+from callcoach.storage import Store
 from tests.fakes.portal import FakePortal
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,19 +106,24 @@ def app_settings(portal: FakePortal | None, data_dir: Path, port: int, **overrid
 StartApp = Callable[..., Awaitable[RunningApp]]
 
 
-@pytest.fixture
-async def start_app(tmp_path: Path, analyzer: Any) -> AsyncIterator[StartApp]:
-    """Start the real app on a real port; ``await start_app(portal, **settings)``."""
+async def _app_starter(
+    tmp_path: Path, default_analyzer: Callable[[], Any], *, start_worker: bool
+) -> AsyncIterator[StartApp]:
     started: list[RunningApp] = []
 
     async def start(
-        portal: FakePortal | None = None, *, data_dir: Path | None = None, **overrides: Any
+        portal: FakePortal | None = None,
+        *,
+        data_dir: Path | None = None,
+        analyzer: Any = None,
+        **overrides: Any,
     ) -> RunningApp:
         port = free_port()
         data = data_dir or tmp_path / "data"
         data.mkdir(parents=True, exist_ok=True)
         settings = app_settings(portal, data, port, **overrides)
-        runner = web.AppRunner(create_app(settings, analyzer=analyzer))
+        app = create_app(settings, analyzer=analyzer or default_analyzer(), start_worker=start_worker)
+        runner = web.AppRunner(app)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         running = RunningApp(f"http://127.0.0.1:{port}", runner, settings)
@@ -127,6 +133,13 @@ async def start_app(tmp_path: Path, analyzer: Any) -> AsyncIterator[StartApp]:
     yield start
     for running in started:
         await running.close()
+
+
+@pytest.fixture
+async def start_app(tmp_path: Path, analyzer: Any) -> AsyncIterator[StartApp]:
+    """Start the real app on a real port; ``await start_app(portal, **settings)``."""
+    async for start in _app_starter(tmp_path, lambda: analyzer, start_worker=True):
+        yield start
 
 
 class NoSpeechAnalyzer:
@@ -156,59 +169,55 @@ class NoSpeechAnalyzer:
 async def start_light_app(tmp_path: Path) -> AsyncIterator[StartApp]:
     """Like ``start_app`` with a ``NoSpeechAnalyzer`` (or ``analyzer=``) and no worker: the real
     app on a real port without the speech model. ``await start_light_app(portal, **settings)``."""
-    started: list[RunningApp] = []
-
-    async def start(
-        portal: FakePortal | None = None,
-        *,
-        data_dir: Path | None = None,
-        analyzer: Any = None,
-        **overrides: Any,
-    ) -> RunningApp:
-        port = free_port()
-        data = data_dir or tmp_path / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        settings = app_settings(portal, data, port, **overrides)
-        app = create_app(settings, analyzer=analyzer or NoSpeechAnalyzer(), start_worker=False)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        running = RunningApp(f"http://127.0.0.1:{port}", runner, settings)
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:
-        await running.close()
+    async for start in _app_starter(tmp_path, NoSpeechAnalyzer, start_worker=False):
+        yield start
 
 
 async def add_analysed_call(
-    app: RunningApp, portal: FakePortal, call_id: str, manager_id: int, quote: str
+    store: Store,
+    portal: FakePortal,
+    call_id: str,
+    manager_id: int,
+    quote: str = "",
+    *,
+    objections: list[tuple[str, str, str, bool]] | None = None,
+    deal_id: int | None = None,
+    sentiment: str = "neutral",
+    age_s: float = 3600,
 ) -> int:
-    """An analysed call in the store, as the call flow leaves it: one price objection, ``quote``."""
-    store = app.services.store
+    """An analysed call in the store, as the call flow leaves it: one unhandled price objection
+    saying ``quote``, or ``objections`` as (code, name, quote, handled)."""
     row = await store.portals.by_member(portal.member_id)
     assert row is not None
     await store.jobs.enqueue(row.id, call_id, {"PORTAL_USER_ID": str(manager_id), "CALL_DURATION": "120"})
     job = await store.jobs.by_call(row.id, call_id)
     assert job is not None
+    if objections is None:
+        objections = [("price", "Высокая цена", quote, False)]
     findings = Findings(
         duration=120,
         objections=[
             Objection(
-                category="price",
-                category_name="Высокая цена",
-                quote=quote,
-                start=10.0,
+                category=code,
+                category_name=name,
+                quote=text,
+                start=10.0 * (n + 1),
                 confidence=0.9,
-                handled=False,
+                recommendation=f"Совет для {name}",
+                handled=handled,
             )
+            for n, (code, name, text, handled) in enumerate(objections)
         ],
-        sentiment=Sentiment(overall=SentimentScore(label="neutral", score=0.8)),
+        sentiment=Sentiment(overall=SentimentScore(label=sentiment, score=0.8)),
         topic=Topic(label="sales", score=0.7),
     )
     await store.jobs.save(
-        job.id, state="done", findings=findings.model_dump(mode="json"), call_start=time.time() - 3600
+        job.id,
+        state="done",
+        findings=findings.model_dump(mode="json"),
+        call_start=time.time() - age_s,
+        entity_type="deal" if deal_id else None,
+        entity_id=deal_id,
     )
     return job.id
 

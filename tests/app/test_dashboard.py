@@ -54,12 +54,16 @@ async def org(portal: FakePortal, start_light_app: StartApp) -> Org:
     app = await start_light_app(portal, analyzer=analyzer)
     answer = await portal.install(app.install_url)
     assert answer["status"] == 200, answer
+    said = {
+        "CALL-7": (MANAGER, "Ивану"),
+        "CALL-8": (OTHER, "Петру"),
+        "CALL-9": (SUPPORT, "Ольге"),
+        "CALL-11": (SHADY, "Хакеру"),
+        "CALL-77": (GONE, "Уволенному"),
+    }
     jobs = {
-        "CALL-7": await add_analysed_call(app, portal, "CALL-7", MANAGER, "Ивану: это дорого"),
-        "CALL-8": await add_analysed_call(app, portal, "CALL-8", OTHER, "Петру: это дорого"),
-        "CALL-9": await add_analysed_call(app, portal, "CALL-9", SUPPORT, "Ольге: это дорого"),
-        "CALL-11": await add_analysed_call(app, portal, "CALL-11", SHADY, "Хакеру: это дорого"),
-        "CALL-77": await add_analysed_call(app, portal, "CALL-77", GONE, "Уволенному: это дорого"),
+        call: await add_analysed_call(app.services.store, portal, call, who, f"{to}: это дорого")
+        for call, (who, to) in said.items()
     }
     return Org(app, portal, analyzer, jobs)
 

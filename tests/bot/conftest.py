@@ -9,8 +9,6 @@ the e5 embedder only), built once per test session.
 
 from __future__ import annotations
 
-import socket
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +20,8 @@ from aiohttp import web
 from callcoach.app import create_app
 from callcoach.config import Settings
 from callcoach.context import SERVICES, Services
-from callcoach.pipeline.models import (
-    Category,
-    Findings,
-    Objection,
-    Sentiment,
-    SentimentScore,
-    Topic,
-)
+from callcoach.pipeline.models import Category, Findings
+from tests.conftest import add_analysed_call, free_port
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.portal import FakePortal
 
@@ -60,12 +52,6 @@ class LightAnalyzer:
 @pytest.fixture(scope="session")
 def light_analyzer() -> Iterator[LightAnalyzer]:
     yield LightAnalyzer()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -112,37 +98,16 @@ class BotHarness:
         age_s: float = 3600,
     ) -> int:
         """An analysed call in the store: objections as (code, name, quote, handled)."""
-        row = await self.portal_row()
-        store = self.services.store
-        await store.jobs.enqueue(row.id, call_id, {"PORTAL_USER_ID": str(manager_id), "CALL_DURATION": "120"})
-        job = await store.jobs.by_call(row.id, call_id)
-        assert job is not None
-        findings = Findings(
-            duration=120,
-            objections=[
-                Objection(
-                    category=code,
-                    category_name=name,
-                    quote=quote,
-                    start=10.0 * n,
-                    confidence=0.9,
-                    recommendation=f"Совет для {name}",
-                    handled=handled,
-                )
-                for n, (code, name, quote, handled) in enumerate(objections)
-            ],
-            sentiment=Sentiment(overall=SentimentScore(label=sentiment, score=0.8)),
-            topic=Topic(label="sales", score=0.7),
+        return await add_analysed_call(
+            self.services.store,
+            self.portal,
+            call_id,
+            manager_id,
+            objections=objections,
+            deal_id=deal_id,
+            sentiment=sentiment,
+            age_s=age_s,
         )
-        await store.jobs.save(
-            job.id,
-            state="done",
-            findings=findings.model_dump(mode="json"),
-            call_start=time.time() - age_s,
-            entity_type="deal" if deal_id else None,
-            entity_id=deal_id,
-        )
-        return job.id
 
 
 def org_chart(portal: FakePortal) -> None:

@@ -86,7 +86,7 @@ async def test_database_mode_names_managers_from_the_portal(
     app = await start_light_app(portal)
     assert (await portal.install(app.install_url))["status"] == 200
     for call_id, manager in (("C-7", 7), ("C-8", 8), ("C-77", 77)):  # 77: not on the portal (any more)
-        await add_analysed_call(app, portal, call_id, manager, "Это дорого")
+        await add_analysed_call(app.services.store, portal, call_id, manager, "Это дорого")
     monkeypatch.setenv("CALLCOACH_DATA_DIR", str(app.settings.data_dir))
     out, json_out = tmp_path / "report.html", tmp_path / "report.json"
     argv = ["report", "--out", str(out), "--json-out", str(json_out)]
