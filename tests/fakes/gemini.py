@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.local_http import serve_locally
+
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
     403: "PERMISSION_DENIED",
@@ -53,11 +55,7 @@ class FakeGemini:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/{version}/models/{target}", self._generate)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
+        self._runner, port = await serve_locally(app)
         self.url = f"http://127.0.0.1:{port}"
         return self.url
 

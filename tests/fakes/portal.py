@@ -36,6 +36,7 @@ from aiohttp import web
 
 from callcoach.b24.auth import PortalCredentials
 from callcoach.b24.events import unflatten
+from tests.fakes.local_http import serve_locally
 
 PAGE = 50
 MSK = timezone(timedelta(hours=3))
@@ -355,13 +356,7 @@ class FakePortal:
         app.router.add_route("GET", "/oauth/token/", self._token)
         app.router.add_route("GET", "/disk/downloadFile/{file_id}/", self._download)
         app.router.add_route("*", "/rest/{tail:.*}", self._rest)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._runner, self.port = await serve_locally(app, access_log=None)
         self._session = aiohttp.ClientSession()
         self.access_token, self.refresh_token = self._issue_tokens()
         return self
