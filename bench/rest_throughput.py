@@ -23,16 +23,20 @@ from callcoach.b24 import B24Client
 from tests.fakes.portal import FakePortal
 
 
+def _client(session: aiohttp.ClientSession, portal: FakePortal, rate: float, burst: int) -> B24Client:
+    return B24Client.for_portal(
+        session,
+        portal.credentials(),
+        client_id=portal.client_id,
+        client_secret=portal.client_secret,
+        rate=rate,
+        burst=burst,
+    )
+
+
 async def run(calls: int, rate: float, burst: int) -> None:
     async with FakePortal(rate=rate, burst=burst) as portal, aiohttp.ClientSession() as session:
-        client = B24Client.for_portal(
-            session,
-            portal.credentials(),
-            client_id=portal.client_id,
-            client_secret=portal.client_secret,
-            rate=rate,
-            burst=burst,
-        )
+        client = _client(session, portal, rate, burst)
         t0 = time.monotonic()
         await asyncio.gather(*(client.call("user.current") for _ in range(calls)))
         plain = time.monotonic() - t0
@@ -42,14 +46,7 @@ async def run(calls: int, rate: float, burst: int) -> None:
         )
 
     async with FakePortal(rate=rate, burst=burst) as portal, aiohttp.ClientSession() as session:
-        client = B24Client.for_portal(
-            session,
-            portal.credentials(),
-            client_id=portal.client_id,
-            client_secret=portal.client_secret,
-            rate=rate,
-            burst=burst,
-        )
+        client = _client(session, portal, rate, burst)
         t0 = time.monotonic()
         commands: dict[str, tuple[str, dict[str, object]]] = {
             f"c{i}": ("user.current", {}) for i in range(calls * 10)
