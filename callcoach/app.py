@@ -105,6 +105,7 @@ async def build_services(settings: Settings, *, analyzer: Any = None) -> Service
         analyzer=analyzer,
     )
     services.extras["executor"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
+    services.extras.setdefault("closers", []).append(services.intake.close)  # commit what is queued
     if settings.webhook_url:
         await register_webhook_portal(settings, store)
     return services

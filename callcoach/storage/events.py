@@ -32,6 +32,20 @@ class EventRepo:
         )
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
+    @staticmethod
+    async def add_many(conn: AsyncConnection, rows: list[tuple[int, str, dict[str, Any], bool]]) -> None:
+        """Store many ``(portal_id, event, payload, processed)`` in one statement."""
+        if not rows:
+            return
+        t = now()
+        await conn.execute(
+            events.insert(),
+            [
+                dict(portal_id=p, event=e, payload=payload, received_at=t, processed_at=t if done else None)
+                for p, e, payload, done in rows
+            ],
+        )
+
     async def unprocessed(self, limit: int = 500) -> list[dict[str, Any]]:
         async with self.db.connect() as conn:
             rows = (

@@ -7,6 +7,7 @@ write-back steps done).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +103,53 @@ class JobRepo:
             return bool((await conn.execute(stmt)).rowcount)
         async with self.db.begin() as own:
             return bool((await own.execute(stmt)).rowcount)
+
+    async def enqueue_many(
+        self, conn: AsyncConnection, calls: Sequence[tuple[int, str, dict[str, Any]]], *, source: str = "event"
+    ) -> set[tuple[int, str]]:
+        """Create the jobs of many ``(portal_id, call_id, call)`` in the caller's transaction (the
+        intake's group commit); returns the keys that were created. One look-up and one
+        multi-row insert, however many calls: the per-row round trips are what a busy intake
+        cannot afford."""
+        wanted: dict[tuple[int, str], dict[str, Any]] = {}
+        for portal_id, call_id, call in calls:
+            wanted.setdefault((portal_id, call_id), call)  # the first delivery of a call wins
+        if not wanted:
+            return set()
+        existing_rows = await conn.execute(
+            select(jobs.c.portal_id, jobs.c.call_id).where(
+                and_(
+                    jobs.c.portal_id.in_({p for p, _ in wanted}),
+                    jobs.c.call_id.in_({c for _, c in wanted}),
+                )
+            )
+        )
+        fresh = set(wanted) - {(r[0], r[1]) for r in existing_rows}
+        if fresh:
+            t = now()
+            rows = [self._new_row(p, c, wanted[(p, c)], source, t) for p, c in sorted(fresh)]
+            # ON CONFLICT DO NOTHING still guards against another process inserting meanwhile
+            await conn.execute(self.db.insert_ignore_many(jobs, "portal_id", "call_id"), rows)
+        return fresh
+
+    @staticmethod
+    def _new_row(portal_id: int, call_id: str, call: dict[str, Any], source: str, t: float) -> dict[str, Any]:
+        return dict(
+            portal_id=portal_id,
+            call_id=call_id,
+            source=source,
+            state="queued",
+            attempts=0,
+            record_polls=0,
+            next_run_at=t,
+            call=call,
+            manager_id=as_int(call.get("PORTAL_USER_ID")),
+            call_type=as_int(call.get("CALL_TYPE")),
+            duration=as_float(call.get("CALL_DURATION")),
+            done_steps=[],
+            created_at=t,
+            updated_at=t,
+        )
 
     async def claim(self, owner: str, lease_s: float) -> Job | None:
         """Take the next runnable job under a lease, or None. Safe with several workers and

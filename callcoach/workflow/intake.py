@@ -1,14 +1,23 @@
 """Turning accepted portal events into durable work: the event row and the call job are written
-in one transaction, before the portal gets its 200."""
+in one transaction, before the portal gets its 200.
+
+Bitrix24 does not deliver an event again when it could not deliver it, so the acknowledgement must
+be both durable and fast under a burst of call ends. Each request hands its event to one writer
+(``GroupCommit``): the events that arrive together go into one transaction, and every request is
+answered once that transaction has committed. Nothing else happens on this path: the job runner
+is only woken, the analysis runs elsewhere.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from callcoach.storage import Store
 from callcoach.storage.events import EventRepo
+from callcoach.storage.group_commit import GroupCommit
 from callcoach.storage.portals import Portal
 
 log = logging.getLogger(__name__)
@@ -20,25 +29,57 @@ class EventRejected(ValueError):
     """The event is authentic but unusable (e.g. a call end without CALL_ID)."""
 
 
+@dataclass(frozen=True)
+class AcceptedEvent:
+    """One event on its way to the database; ``call_id`` is set for a call end."""
+
+    portal_id: int
+    event: str
+    payload: dict[str, Any]
+    call_id: str | None = None
+    call: dict[str, Any] | None = None
+
+
 class Intake:
     def __init__(self, store: Store, wake: Callable[[], None] | None = None) -> None:
         self.store = store
         self.wake = wake or (lambda: None)
+        self.writer: GroupCommit[AcceptedEvent, str] = GroupCommit(self._write)
 
     async def accept(self, portal: Portal, event: str, payload: Mapping[str, Any]) -> str:
-        """Store the event; for a call end also create its job. Returns what happened."""
+        """Store the event; for a call end also create its job. Returns what happened:
+        ``queued``, ``duplicate`` (a job for that call exists) or ``stored``."""
         data = payload.get("data") if isinstance(payload.get("data"), Mapping) else {}
         safe = {k: v for k, v in payload.items() if k != "auth"}  # tokens stay out of the table
         if event == CALL_END:
             call_id = str((data or {}).get("CALL_ID") or "").strip()
             if not call_id:
                 raise EventRejected("ONVOXIMPLANTCALLEND without data[CALL_ID]")
-            async with self.store.db.begin() as conn:
-                await EventRepo.add(conn, portal.id, event, safe, processed=True)
-                created = await self.store.jobs.enqueue(portal.id, call_id, dict(data or {}), conn=conn)
-            if created:
+            if len(call_id) > 128:  # the column's width; a real CALL_ID is ~40 characters
+                raise EventRejected("data[CALL_ID] is longer than 128 characters")
+            outcome = await self.writer.submit(
+                AcceptedEvent(portal.id, event, safe, call_id, dict(data or {}))
+            )
+            if outcome == "queued":
                 self.wake()
-            return "queued" if created else "duplicate"
+            return outcome
+        return await self.writer.submit(AcceptedEvent(portal.id, event, safe))
+
+    async def _write(self, batch: Sequence[AcceptedEvent]) -> list[str]:
+        calls = [(e.portal_id, e.call_id, e.call or {}) for e in batch if e.call_id is not None]
         async with self.store.db.begin() as conn:
-            await EventRepo.add(conn, portal.id, event, safe)
-        return "stored"
+            await EventRepo.add_many(conn, [(e.portal_id, e.event, e.payload, e.call_id is not None) for e in batch])
+            created = await self.store.jobs.enqueue_many(conn, calls)
+        outcomes = []
+        for e in batch:
+            if e.call_id is None:
+                outcomes.append("stored")
+            elif (e.portal_id, e.call_id) in created:
+                created.discard((e.portal_id, e.call_id))  # a second delivery in the same group
+                outcomes.append("queued")
+            else:
+                outcomes.append("duplicate")
+        return outcomes
+
+    async def close(self) -> None:
+        await self.writer.close()
