@@ -105,7 +105,11 @@ class JobRepo:
             return bool((await own.execute(stmt)).rowcount)
 
     async def enqueue_many(
-        self, conn: AsyncConnection, calls: Sequence[tuple[int, str, dict[str, Any]]], *, source: str = "event"
+        self,
+        conn: AsyncConnection,
+        calls: Sequence[tuple[int, str, dict[str, Any]]],
+        *,
+        source: str = "event",
     ) -> set[tuple[int, str]]:
         """Create the jobs of many ``(portal_id, call_id, call)`` in the caller's transaction (the
         intake's group commit); returns the keys that were created. One look-up and one

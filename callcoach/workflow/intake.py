@@ -68,7 +68,9 @@ class Intake:
     async def _write(self, batch: Sequence[AcceptedEvent]) -> list[str]:
         calls = [(e.portal_id, e.call_id, e.call or {}) for e in batch if e.call_id is not None]
         async with self.store.db.begin() as conn:
-            await EventRepo.add_many(conn, [(e.portal_id, e.event, e.payload, e.call_id is not None) for e in batch])
+            await EventRepo.add_many(
+                conn, [(e.portal_id, e.event, e.payload, e.call_id is not None) for e in batch]
+            )
             created = await self.store.jobs.enqueue_many(conn, calls)
         outcomes = []
         for e in batch:
