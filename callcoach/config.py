@@ -52,8 +52,16 @@ class Settings(BaseSettings):
     sweep_minutes: int = Field(default=10, ge=0, description="0 turns the sweep off.")
     record_retry_minutes: list[float] = Field(default=[1, 3, 10, 30])
     workers: int = Field(default=4, ge=1, description="Concurrent jobs (network work).")
-    job_lease_s: int = Field(default=900, ge=10)
+    job_lease_s: int = Field(
+        default=30,
+        ge=10,
+        description="A claimed job's lease, renewed by a heartbeat every third of it: a job whose "
+        "process died is taken up again this long after.",
+    )
     job_max_attempts: int = Field(default=5, ge=1)
+    job_retry_s: float = Field(
+        default=5.0, gt=0, description="First wait after a failed attempt; doubles per attempt, with jitter."
+    )
     post_layout_blocks: bool = True
     post_transcription: bool = True
     notify_manager: bool = True

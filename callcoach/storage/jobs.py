@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from callcoach.b24.values import as_float, as_int
@@ -238,9 +238,18 @@ class JobRepo:
             return int((await conn.execute(q)).scalar_one())
 
     async def next_wakeup(self) -> float | None:
-        """When the earliest waiting job becomes runnable (for the worker's sleep)."""
+        """When the earliest waiting job becomes runnable (for the worker's sleep). A job under
+        someone's lease becomes runnable when the lease runs out, not before: idle workers must
+        not poll the database while another one works."""
+        runnable_at = case(
+            (
+                and_(jobs.c.lease_until.is_not(None), jobs.c.lease_until > jobs.c.next_run_at),
+                jobs.c.lease_until,
+            ),
+            else_=jobs.c.next_run_at,
+        )
         async with self.db.connect() as conn:
-            q = select(func.min(jobs.c.next_run_at)).where(jobs.c.state.notin_(TERMINAL_STATES))
+            q = select(func.min(runnable_at)).where(jobs.c.state.notin_(TERMINAL_STATES))
             value = (await conn.execute(q)).scalar()
             return float(value) if value is not None else None
 

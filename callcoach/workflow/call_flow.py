@@ -23,10 +23,14 @@ from callcoach.b24.errors import (
     AccessDenied,
     B24Error,
     DownloadTooLarge,
+    ExpiredToken,
     ForbiddenDownload,
     InsufficientScope,
+    InternalServerError,
     MethodNotFound,
     NotFound,
+    OperationTimeLimit,
+    QueryLimitExceeded,
 )
 from callcoach.b24.values import as_float, as_int
 from callcoach.config import Settings
@@ -39,6 +43,10 @@ log = logging.getLogger(__name__)
 
 ENTITY_TYPES = {1: "lead", 2: "deal", 3: "contact", 4: "company"}
 ENTITY_PREFERENCE = (2, 1, 3, 4)  # a deal first, then lead, contact, company
+# Errors the portal answered that say the method did not run and may run later: a write-back
+# step that meets one is tried again (the job's attempt fails and is retried with backoff).
+# A transport error (timeout, broken connection) is not among them: the write may have run.
+TRANSIENT = (InternalServerError, QueryLimitExceeded, OperationTimeLimit, ExpiredToken)
 # Errors no retry can mend: the job fails with the reason at once.
 PERMANENT = (ForbiddenDownload, DownloadTooLarge, AccessDenied, InsufficientScope, MethodNotFound, NotFound)
 
@@ -57,6 +65,11 @@ class Retry(Exception):
 
 class Fail(Exception):
     """The call cannot be analysed; the message is the reason."""
+
+
+class LeaseLost(Exception):
+    """This worker no longer holds the job's lease: another one may be working on it, so this
+    one must write nothing more (above all, no comment)."""
 
 
 @dataclass
@@ -197,11 +210,13 @@ class CallFlow:
             try:
                 await action()
             except B24Error as exc:
-                if fatal:
-                    raise
+                if fatal or isinstance(exc, TRANSIENT):
+                    raise  # the job is tried again later, from this step on
+                # A refusal (no method, no right) will not mend; an unknown outcome (timeout)
+                # may have been delivered, and a second tip is worse than none: go on.
                 log.warning("%s failed for call %s: %s", name, job.call_id, exc.code)
             done.append(name)
-            await self.d.store.jobs.save(job.id, done_steps=done)
+            await self._save(job, done_steps=done)
 
         if job.entity_type and job.entity_id:
             await step("comment", lambda: self._comment_once(client, job, findings, page, done), fatal=True)
@@ -245,21 +260,27 @@ class CallFlow:
             )
             for item in existing if isinstance(existing, list) else []:
                 if mark in str(item.get("COMMENT", "")):
-                    await self.d.store.jobs.save(job.id, comment_id=as_int(item.get("ID")))
+                    await self._save(job, comment_id=as_int(item.get("ID")))
                     return
         else:
             done.append("comment-intent")
-            await self.d.store.jobs.save(job.id, done_steps=done)
+            # stored under the lease: a worker that lost the job to another one stops here
+            await self._save(job, done_steps=done)
         text = fmt.timeline_comment(findings, call_id=job.call_id, page_url=page)
         comment_id = await client.call(
             "crm.timeline.comment.add",
             {"fields": {"ENTITY_ID": job.entity_id, "ENTITY_TYPE": job.entity_type, "COMMENT": text}},
         )
-        await self.d.store.jobs.save(job.id, comment_id=as_int(comment_id))
+        await self._save(job, comment_id=as_int(comment_id))
+
+    async def _save(self, job: Job, **values: Any) -> None:
+        """Store progress of a stage, only while this worker holds the job's lease."""
+        if not await self.d.store.jobs.save(job.id, job.lease_owner, **values):
+            raise LeaseLost(f"call {job.call_id}: the lease passed to another worker")
 
     async def _layout(self, client: B24Client, job: Job, findings: Findings, page: str | None) -> None:
         type_id = {v: k for k, v in ENTITY_TYPES.items()}[job.entity_type or "deal"]
-        await client.call(
+        await client.call(  # a set replaces the blocks: safe to repeat after a timeout
             "crm.activity.layout.blocks.set",
             {
                 "entityTypeId": type_id,
@@ -267,6 +288,7 @@ class CallFlow:
                 "activityId": as_int(job.call.get("CRM_ACTIVITY_ID")),
                 "layout": fmt.layout_blocks(findings, page_url=page),
             },
+            idempotent=True,
         )
 
 

@@ -19,7 +19,7 @@ from callcoach.logs import correlated
 from callcoach.metrics import Metrics
 from callcoach.pipeline.errors import PipelineError
 from callcoach.storage import Job, Store
-from callcoach.workflow.call_flow import CallFlow, Fail, Retry, Skip, is_permanent
+from callcoach.workflow.call_flow import CallFlow, Fail, LeaseLost, Retry, Skip, is_permanent
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class JobRunner:
             if job is None:
                 await self._idle()
                 continue
-            await self.process(job, owner)
+            await self._process_leased(job, owner)
 
     async def _idle(self) -> None:
         wake_at = await self.store.jobs.next_wakeup()
@@ -83,13 +83,31 @@ class JobRunner:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
+    async def _process_leased(self, job: Job, owner: str) -> None:
+        """``process`` under a lease kept alive by a heartbeat. The lease is short (half a minute
+        by default), so a job whose process died is taken up again within it by any live worker
+        or the next process to start; the heartbeat renews it while this process lives. Should
+        the lease be lost all the same (the database unreachable for longer than the lease,
+        the loop stalled), the work stops at once: another worker may own the job now, and
+        every write of the job is fenced by the owner, so it cannot be written twice."""
+        work = asyncio.create_task(self.process(job, owner))
+        heartbeat = asyncio.create_task(self._heartbeat(job.id, owner, work))
+        try:
+            await work  # cancelling this worker (stop) cancels the work with it
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            log.warning("call %s: the lease was lost, the job's work stopped", job.call_id)
+        finally:
+            heartbeat.cancel()
+
     async def process(self, job: Job, owner: str) -> None:
         portal = await self.store.portals.get(job.portal_id)
         with correlated(f"{portal.domain if portal else job.portal_id}:{job.call_id}"):
             if portal is None or not portal.installed:
                 await self._finish(job, owner, "failed", "portal is not installed")
                 return
-            heartbeat = asyncio.create_task(self._heartbeat(job.id, owner))
             try:
                 while not job.terminal:
                     try:
@@ -110,7 +128,7 @@ class JobRunner:
                     except (Fail, PipelineError) as exc:
                         await self._finish(job, owner, "failed", str(exc) or type(exc).__name__)
                         return
-                    except asyncio.CancelledError:
+                    except (asyncio.CancelledError, LeaseLost):
                         raise
                     except Exception as exc:
                         await self._failed_attempt(job, owner, exc)
@@ -128,14 +146,28 @@ class JobRunner:
                 await self.store.jobs.release(job.id, owner)
                 self.processed += 1
                 log.info("call %s done", job.call_id)
-            finally:
-                heartbeat.cancel()
+            except LeaseLost:
+                log.warning("call %s: lost the lease, another worker has it", job.call_id)
 
-    async def _heartbeat(self, job_id: int, owner: str) -> None:
-        interval = max(1.0, self.settings.job_lease_s / 3)
-        while True:
+    async def _heartbeat(self, job_id: int, owner: str, work: asyncio.Task[None]) -> None:
+        """Renew the lease every third of its length; a renewal that fails is tried again until
+        the lease would run out, then the work is cancelled (someone else may take the job)."""
+        lease_s = self.settings.job_lease_s
+        interval = max(1.0, lease_s / 3)
+        held_until = time.monotonic() + lease_s
+        while not work.done():
             await asyncio.sleep(interval)
-            await self.store.jobs.extend_lease(job_id, owner, self.settings.job_lease_s)
+            try:
+                if not await self.store.jobs.extend_lease(job_id, owner, lease_s):
+                    break  # the row says someone else holds it (or the job is gone)
+                held_until = time.monotonic() + lease_s
+            except Exception as exc:
+                log.warning("renewing the lease of job %s failed: %s", job_id, type(exc).__name__)
+                if time.monotonic() + interval < held_until:
+                    continue
+                break
+        if not work.done():
+            work.cancel()
 
     async def _finish(self, job: Job, owner: str, state: str, reason: str) -> None:
         await self.store.jobs.release(job.id, owner, state=state, reason=reason[:2000])
@@ -152,7 +184,7 @@ class JobRunner:
             await self.store.jobs.save(job.id, owner, attempts=attempts)
             await self._finish(job, owner, "failed", reason)
             return
-        delay = min(600.0, 5.0 * 2 ** (attempts - 1)) * (0.8 + 0.4 * random.random())
+        delay = min(600.0, self.settings.job_retry_s * 2 ** (attempts - 1)) * (0.8 + 0.4 * random.random())
         log.warning("call %s attempt %d failed (%s), retry in %.0f s", job.call_id, attempts, reason, delay)
         await self.store.jobs.release(
             job.id, owner, attempts=attempts, next_run_at=time.time() + delay, reason=reason

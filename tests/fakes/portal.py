@@ -36,6 +36,7 @@ from aiohttp import web
 
 from callcoach.b24.auth import PortalCredentials
 from callcoach.b24.events import unflatten
+from tests.fakes.faults import Faults
 from tests.fakes.local_http import serve_locally
 
 PAGE = 50
@@ -349,10 +350,11 @@ class FakePortal:
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self.port = 0
+        self.faults = Faults(self.expire_access_tokens)  # the fault-injection switch (faults.py)
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> FakePortal:
-        app = web.Application(client_max_size=50 * 1024 * 1024)
+        app = web.Application(client_max_size=50 * 1024 * 1024, middlewares=[self.faults.middleware])
         app.router.add_route("GET", "/oauth/token/", self._token)
         app.router.add_route("GET", "/disk/downloadFile/{file_id}/", self._download)
         app.router.add_route("*", "/rest/{tail:.*}", self._rest)
