@@ -101,7 +101,7 @@ async def build_services(settings: Settings, *, analyzer: Any = None) -> Service
         session=session,
         clients=clients,
         installer=installer,
-        intake=Intake(store),
+        intake=Intake(store, min_call_seconds=settings.min_call_seconds),
         analyzer=analyzer,
     )
     services.extras["executor"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")

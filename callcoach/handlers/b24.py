@@ -30,6 +30,8 @@ async def install(request: web.Request) -> web.Response:
         result = await services.installer.install(auth)
     except InstallError as exc:
         raise json_error(400, str(exc)) from None
+    finally:
+        services.intake.portals.forget()  # a new application_token counts from now on
     services.metrics.events.labels("ONAPPINSTALL", "installed").inc()
     return web.json_response({"result": "installed", "bound": result.bound, "warnings": result.warnings})
 
@@ -38,7 +40,7 @@ async def install(request: web.Request) -> web.Response:
 async def events(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     try:
-        verified = await verify_event(request, services.store.portals)
+        verified = await verify_event(request, services.intake.portals)
     except web.HTTPUnauthorized:
         services.metrics.events.labels("?", "refused").inc()
         log.warning("refused an event from %s: unknown portal or wrong token", request.remote)
@@ -47,6 +49,7 @@ async def events(request: web.Request) -> web.Response:
         data = verified.payload.get("data") or {}
         clean = str(data.get("CLEAN", "0")) in ("1", "Y", "true") if isinstance(data, dict) else False
         await services.installer.uninstall(verified.portal, clean=clean)
+        services.intake.portals.forget()
         services.metrics.events.labels(verified.event, "uninstalled").inc()
         return web.json_response({"result": "uninstalled"})
     try:

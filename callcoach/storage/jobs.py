@@ -107,17 +107,17 @@ class JobRepo:
     async def enqueue_many(
         self,
         conn: AsyncConnection,
-        calls: Sequence[tuple[int, str, dict[str, Any]]],
+        calls: Sequence[tuple[int, str, dict[str, Any], str | None]],
         *,
         source: str = "event",
     ) -> set[tuple[int, str]]:
-        """Create the jobs of many ``(portal_id, call_id, call)`` in the caller's transaction (the
-        intake's group commit); returns the keys that were created. One look-up and one
-        multi-row insert, however many calls: the per-row round trips are what a busy intake
-        cannot afford."""
-        wanted: dict[tuple[int, str], dict[str, Any]] = {}
-        for portal_id, call_id, call in calls:
-            wanted.setdefault((portal_id, call_id), call)  # the first delivery of a call wins
+        """Create the jobs of many ``(portal_id, call_id, call, skip_reason)`` in the caller's
+        transaction (the intake's group commit); returns the keys that were created. A job with
+        a skip reason is created ``skipped`` at once. One look-up and one multi-row insert,
+        however many calls: the per-row round trips are what a busy intake cannot afford."""
+        wanted: dict[tuple[int, str], tuple[dict[str, Any], str | None]] = {}
+        for portal_id, call_id, call, skip in calls:
+            wanted.setdefault((portal_id, call_id), (call, skip))  # the first delivery of a call wins
         if not wanted:
             return set()
         existing_rows = await conn.execute(
@@ -131,18 +131,22 @@ class JobRepo:
         fresh = set(wanted) - {(r[0], r[1]) for r in existing_rows}
         if fresh:
             t = now()
-            rows = [self._new_row(p, c, wanted[(p, c)], source, t) for p, c in sorted(fresh)]
+            rows = [self._new_row(p, c, *wanted[(p, c)], source, t) for p, c in sorted(fresh)]
             # ON CONFLICT DO NOTHING still guards against another process inserting meanwhile
             await conn.execute(self.db.insert_ignore_many(jobs, "portal_id", "call_id"), rows)
         return fresh
 
     @staticmethod
-    def _new_row(portal_id: int, call_id: str, call: dict[str, Any], source: str, t: float) -> dict[str, Any]:
+    def _new_row(
+        portal_id: int, call_id: str, call: dict[str, Any], skip: str | None, source: str, t: float
+    ) -> dict[str, Any]:
         return dict(
             portal_id=portal_id,
             call_id=call_id,
             source=source,
-            state="queued",
+            state="skipped" if skip else "queued",
+            reason=skip,
+            finished_at=t if skip else None,
             attempts=0,
             record_polls=0,
             next_run_at=t,

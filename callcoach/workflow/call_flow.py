@@ -108,14 +108,9 @@ class CallFlow:
 
     # --- queued: is the call worth analysing? ------------------------------------------------------
     async def check(self, job: Job, portal: Portal) -> tuple[str, dict[str, Any]]:
-        call = job.call
-        code = str(call.get("CALL_FAILED_CODE") or "200")
-        if code != "200":
-            reason = call.get("CALL_FAILED_REASON") or ""
-            raise Skip(f"call not connected (code {code}{', ' + str(reason) if reason else ''})")
-        duration = as_float(call.get("CALL_DURATION"))
-        if duration is not None and duration < self.d.settings.min_call_seconds:
-            raise Skip(f"call shorter than {self.d.settings.min_call_seconds} s ({duration:g} s)")
+        reason = skip_reason(job.call, self.d.settings.min_call_seconds)
+        if reason:
+            raise Skip(reason)
         return "fetching", {}
 
     # --- fetching: find and download the recording --------------------------------------------------
@@ -290,6 +285,19 @@ class CallFlow:
             },
             idempotent=True,
         )
+
+
+def skip_reason(call: dict[str, Any], min_call_seconds: float) -> str | None:
+    """Why a call needs no analysis (not connected, too short), from its facts alone; None when
+    it does. The intake asks too, so a missed call is settled without a trip through the queue."""
+    code = str(call.get("CALL_FAILED_CODE") or "200")
+    if code != "200":
+        reason = call.get("CALL_FAILED_REASON") or ""
+        return f"call not connected (code {code}{', ' + str(reason) if reason else ''})"
+    duration = as_float(call.get("CALL_DURATION"))
+    if duration is not None and duration < min_call_seconds:
+        return f"call shorter than {min_call_seconds} s ({duration:g} s)"
+    return None
 
 
 def is_permanent(exc: BaseException) -> bool:

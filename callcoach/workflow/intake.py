@@ -18,7 +18,9 @@ from typing import Any
 from callcoach.storage import Store
 from callcoach.storage.events import EventRepo
 from callcoach.storage.group_commit import GroupCommit
+from callcoach.storage.portal_cache import VerificationPortals
 from callcoach.storage.portals import Portal
+from callcoach.workflow.call_flow import skip_reason
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +43,19 @@ class AcceptedEvent:
 
 
 class Intake:
-    def __init__(self, store: Store, wake: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, store: Store, wake: Callable[[], None] | None = None, *, min_call_seconds: float = 10
+    ) -> None:
         self.store = store
+        self.min_call_seconds = min_call_seconds
         self.wake = wake or (lambda: None)
         self.writer: GroupCommit[AcceptedEvent, str] = GroupCommit(self._write)
+        self.portals = VerificationPortals(store.db)  # the look-ups of event verification
 
     async def accept(self, portal: Portal, event: str, payload: Mapping[str, Any]) -> str:
         """Store the event; for a call end also create its job. Returns what happened:
-        ``queued``, ``duplicate`` (a job for that call exists) or ``stored``."""
+        ``queued``, ``skipped`` (a missed or short call: settled here, no analysis), ``duplicate``
+        (a job for that call exists) or ``stored``."""
         data = payload.get("data") if isinstance(payload.get("data"), Mapping) else {}
         safe = {k: v for k, v in payload.items() if k != "auth"}  # tokens stay out of the table
         if event == CALL_END:
@@ -66,7 +73,11 @@ class Intake:
         return await self.writer.submit(AcceptedEvent(portal.id, event, safe))
 
     async def _write(self, batch: Sequence[AcceptedEvent]) -> list[str]:
-        calls = [(e.portal_id, e.call_id, e.call or {}) for e in batch if e.call_id is not None]
+        calls = [
+            (e.portal_id, e.call_id, e.call or {}, skip_reason(e.call or {}, self.min_call_seconds))
+            for e in batch
+            if e.call_id is not None
+        ]
         async with self.store.db.begin() as conn:
             await EventRepo.add_many(
                 conn, [(e.portal_id, e.event, e.payload, e.call_id is not None) for e in batch]
@@ -78,7 +89,7 @@ class Intake:
                 outcomes.append("stored")
             elif (e.portal_id, e.call_id) in created:
                 created.discard((e.portal_id, e.call_id))  # a second delivery in the same group
-                outcomes.append("queued")
+                outcomes.append("skipped" if skip_reason(e.call or {}, self.min_call_seconds) else "queued")
             else:
                 outcomes.append("duplicate")
         return outcomes
