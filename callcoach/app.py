@@ -90,10 +90,14 @@ async def build_services(settings: Settings, *, analyzer: Any = None) -> Service
     session = aiohttp.ClientSession(headers={"User-Agent": f"{settings.app_name}/{__version__}"})
     clients = PortalClients(settings, session, store.portals, metrics)
     installer = Installer(settings, store, clients)
+    closers: list[Any] = []
     if analyzer is None:
-        from callcoach.pipeline.analyzer import Analyzer
+        # the models run in a child process: their CPU work must not hold up the event loop
+        from callcoach.pipeline.isolated import IsolatedAnalyzer
 
-        analyzer = Analyzer(settings)
+        isolated = IsolatedAnalyzer(settings)
+        closers.append(lambda: asyncio.to_thread(isolated.close))
+        analyzer = isolated
     services = Services(
         settings=settings,
         store=store,
@@ -105,7 +109,8 @@ async def build_services(settings: Settings, *, analyzer: Any = None) -> Service
         analyzer=analyzer,
     )
     services.extras["executor"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
-    services.extras.setdefault("closers", []).append(services.intake.close)  # commit what is queued
+    # the intake commits what is queued before the store closes
+    services.extras.setdefault("closers", []).extend([services.intake.close, *closers])
     if settings.webhook_url:
         await register_webhook_portal(settings, store)
     return services

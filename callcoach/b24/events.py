@@ -103,12 +103,31 @@ def parse_event_body(content_type: str, body: bytes) -> dict[str, Any]:
             parsed = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             raise EventParseError("malformed JSON") from None
+        except RecursionError:  # thousands of nested brackets
+            raise EventParseError("JSON nested too deep") from None
         if not isinstance(parsed, dict):
             raise EventParseError("JSON body is not an object")
+        if _too_deep(parsed, MAX_DEPTH):
+            raise EventParseError("JSON nested too deep")
         return parsed
     if mime in ("", "application/x-www-form-urlencoded", "text/plain"):
         return parse_form(body)
     raise EventParseError(f"unsupported content type {mime[:60]!r}")
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Deeper than ``limit`` levels (the same bound as form keys; a real event has about five)?"""
+    level = [value]
+    for _ in range(limit + 1):
+        level = [
+            child
+            for node in level
+            if isinstance(node, (dict, list))
+            for child in (node.values() if isinstance(node, dict) else node)
+        ]
+        if not level:
+            return False
+    return True
 
 
 def tokens_equal(a: str | None, b: str | None) -> bool:

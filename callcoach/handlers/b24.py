@@ -26,6 +26,8 @@ async def install(request: web.Request) -> web.Response:
     auth = payload.get("auth")
     if not isinstance(auth, dict):
         raise json_error(400, "no auth block")
+    if any(isinstance(value, (dict, list)) for value in auth.values()):
+        raise json_error(400, "auth fields must be text")  # PHP sends them as strings
     try:
         result = await services.installer.install(auth)
     except InstallError as exc:

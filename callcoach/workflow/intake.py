@@ -59,7 +59,10 @@ class Intake:
         data = payload.get("data") if isinstance(payload.get("data"), Mapping) else {}
         safe = {k: v for k, v in payload.items() if k != "auth"}  # tokens stay out of the table
         if event == CALL_END:
-            call_id = str((data or {}).get("CALL_ID") or "").strip()
+            raw_id = (data or {}).get("CALL_ID")
+            if raw_id is not None and not isinstance(raw_id, (str, int)):
+                raise EventRejected("data[CALL_ID] must be text")
+            call_id = str(raw_id or "").strip()
             if not call_id:
                 raise EventRejected("ONVOXIMPLANTCALLEND without data[CALL_ID]")
             if len(call_id) > 128:  # the column's width; a real CALL_ID is ~40 characters
