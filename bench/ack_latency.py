@@ -65,6 +65,10 @@ async def main(rate: float, seconds: float, database_url: str | None, analysis: 
                     f"max {lat[-1] * 1000:.1f} ms; the worker was analysing a real call "
                     f"(job state at the end: {analysing})"
                 )
+                slow = result["slow"]
+                if slow:  # clustered (a stall) or spread (CPU starvation)?
+                    seconds = sorted({int(t) for t in slow})
+                    print(f"{len(slow)} acknowledgements over 10 ms, sent in seconds {seconds} of the run")
                 # durability: a burst cut by kill -9; every acknowledged event must be stored
                 burst = _bodies(portal, "kill", int(rate * 5))
                 load = asyncio.create_task(_load(url, burst, rate))
@@ -131,12 +135,15 @@ async def _generate(spec_file: str) -> None:
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     acked: list[str] = []
+    sent: list[float] = []
+    slow: list[float] = []  # when the acknowledgements over 10 ms were sent
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
 
         async def fire(call_id: str, body: str) -> None:
             t0 = time.perf_counter()
+            sent.append(t0 - started)
             try:
                 async with http.post(url, data=body, headers=headers) as resp:
                     await resp.read()
@@ -147,6 +154,7 @@ async def _generate(spec_file: str) -> None:
                 key = "dropped"
             statuses[key] = statuses.get(key, 0) + 1
             latencies.append(time.perf_counter() - t0)
+            slow.extend([round(t0 - started, 3)] if latencies[-1] > 0.010 else [])
 
         tasks = []
         started = time.perf_counter()
@@ -157,7 +165,9 @@ async def _generate(spec_file: str) -> None:
             tasks.append(asyncio.create_task(fire(call_id, body)))
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - started
-    print(json.dumps({"latencies": latencies, "statuses": statuses, "acked": acked, "wall": wall}))
+    print(
+        json.dumps({"latencies": latencies, "statuses": statuses, "acked": acked, "wall": wall, "slow": slow})
+    )
 
 
 async def _start_analysis(portal: FakePortal, url: str) -> None:

@@ -109,8 +109,13 @@ async def build_services(settings: Settings, *, analyzer: Any = None) -> Service
         analyzer=analyzer,
     )
     services.extras["executor"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
+    checkpoints = asyncio.create_task(store.db.checkpoint_forever(), name="sqlite-checkpoints")
+
+    async def stop_checkpoints() -> None:
+        checkpoints.cancel()
+
     # the intake commits what is queued before the store closes
-    services.extras.setdefault("closers", []).extend([services.intake.close, *closers])
+    services.extras.setdefault("closers", []).extend([services.intake.close, stop_checkpoints, *closers])
     if settings.webhook_url:
         await register_webhook_portal(settings, store)
     return services

@@ -7,7 +7,7 @@ write-back steps done).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,6 +203,25 @@ class JobRepo:
 
     async def extend_lease(self, job_id: int, owner: str, lease_s: float) -> bool:
         return await self.save(job_id, owner, lease_until=now() + lease_s)
+
+    async def release_leases_of(self, is_dead: Callable[[str], bool]) -> int:
+        """Free the live leases whose owner ``is_dead`` says has died (a process of this host that
+        is gone), so their jobs run again now rather than when the lease runs out."""
+        async with self.db.begin() as conn:
+            owners = await conn.execute(
+                select(jobs.c.lease_owner)
+                .where(and_(jobs.c.lease_owner.is_not(None), jobs.c.lease_until >= now()))
+                .distinct()
+            )
+            dead = [owner for (owner,) in owners if is_dead(owner)]
+            if not dead:
+                return 0
+            freed = await conn.execute(
+                update(jobs)
+                .where(jobs.c.lease_owner.in_(dead))
+                .values(lease_owner=None, lease_until=None, updated_at=now())
+            )
+            return int(freed.rowcount)
 
     async def get(self, job_id: int) -> Job | None:
         async with self.db.connect() as conn:

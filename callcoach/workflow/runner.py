@@ -50,10 +50,34 @@ class JobRunner:
 
     async def start(self) -> None:
         self._stopping = False
+        try:
+            freed = await self.store.jobs.release_leases_of(self._owner_died)
+            if freed:
+                log.info("took back %d job(s) from processes of this host that died", freed)
+        except Exception:
+            log.exception("checking for jobs of dead processes failed; their leases will run out")
         for n in range(self.settings.workers):
             task = asyncio.create_task(self._worker(f"{self.owner_prefix}-w{n}"), name=f"job-worker-{n}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _owner_died(self, owner: str) -> bool:
+        """A lease owner ``host-pid-tag-wN`` of this host whose process is gone. The same pid
+        with another tag is a previous life of this very process number (a container restarted
+        as pid 1), so it is dead too. Owners on other hosts are left to their leases."""
+        host, _, rest = owner.rpartition("-w")[0].rpartition("-")[0].rpartition("-")
+        if host != socket.gethostname() or not rest.isdigit():
+            return False
+        pid = int(rest)
+        if pid == os.getpid():
+            return not owner.startswith(self.owner_prefix + "-")
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, another user's
+            return False
+        return False
 
     async def stop(self) -> None:
         """Cancel the workers. A job cut off mid-stage keeps its state and its lease runs out,
