@@ -63,9 +63,8 @@ def unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
                 if not isinstance(child, dict):
                     raise EventParseError(f"key {key[:60]!r} is both a value and a group")
                 node = child
-    result = _listify(root)
-    assert isinstance(result, dict)
-    return result
+    # the top level is always the body's fields, even when their names are all numbers ("0=")
+    return {k: _listify(v) for k, v in root.items()}
 
 
 def _listify(node: Any) -> Any:

@@ -3,9 +3,11 @@ services, answer — the work itself happens in the background."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from callcoach.context import SERVICES
 from callcoach.handlers.verify import json_error, read_payload, verify_event
@@ -58,5 +60,11 @@ async def events(request: web.Request) -> web.Response:
         outcome = await services.intake.accept(verified.portal, verified.event, verified.payload)
     except EventRejected as exc:
         raise json_error(400, str(exc)) from None
+    except SQLAlchemyError as exc:  # not stored, so not acknowledged: say so rather than 500
+        log.error("could not store a %s event: %s", verified.event, type(exc).__name__)
+        raise web.HTTPServiceUnavailable(
+            text=json.dumps({"error": "the event could not be stored, try again"}),
+            content_type="application/json",
+        ) from None
     services.metrics.events.labels(verified.event, outcome).inc()
     return web.json_response({"result": outcome})

@@ -232,7 +232,10 @@ class _Dashboard:
     async def _fields(self, request: web.Request) -> dict[str, str]:
         fields = {k: v for k, v in request.query.items()}
         if request.method == "POST":
-            form = await request.post()
+            try:
+                form = await request.post()
+            except (ValueError, LookupError, AssertionError):  # not UTF-8, unknown charset, bad multipart
+                raise web.HTTPBadRequest(text="the form cannot be read") from None
             fields.update({k: v for k, v in form.items() if isinstance(v, str)})
         return fields
 

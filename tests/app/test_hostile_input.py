@@ -37,6 +37,7 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     database=None,
+    derandomize=True,  # the same cases on every run: CI does not flake, a failure repeats
 )
 
 
@@ -258,7 +259,7 @@ def test_forged_events_are_refused_and_change_nothing(
     call_id=st.one_of(
         json_values.filter(lambda v: isinstance(v, (list, dict)) and bool(v)),
         st.sampled_from(["", "   ", None]),
-        st.text(min_size=129, max_size=400),
+        st.text(min_size=129, max_size=400).filter(lambda t: len(t.strip()) > 128),
     )
 )
 def test_authentic_call_end_with_a_wrongly_typed_call_id_is_refused(
