@@ -6,6 +6,7 @@ with the reason, and /metrics counts it. The faults come from the fake portal's 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import aiohttp
@@ -33,8 +34,9 @@ async def _all_finished(app: RunningApp, portal: FakePortal, n: int) -> bool:
 
 
 async def test_every_call_gets_one_comment_and_one_tip_through_faults(
-    portal: FakePortal, start_app: StartApp, calls_dir: Path
+    portal: FakePortal, start_app: StartApp, calls_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     app = await start_app(portal, **FAST_RETRIES)
     assert (await portal.install(app.install_url))["status"] == 200
     portal.add_user(7, "Андрей", [1])
@@ -70,6 +72,11 @@ async def test_every_call_gets_one_comment_and_one_tip_through_faults(
     assert len(tips) == len(calls), (portal.faults.injected, tips)
     # the retries kept to the portal's limit: nothing beyond the injected 503s was refused
     assert portal.rejected == []
+    # every failure was logged, and no secret with it
+    secrets = [portal.access_token, portal.refresh_token, portal.application_token, portal.client_secret]
+    assert "INTERNAL_SERVER_ERROR" in caplog.text or "QUERY_LIMIT_EXCEEDED" in caplog.text
+    for secret in secrets:
+        assert secret not in caplog.text
 
 
 async def test_a_call_whose_portal_keeps_failing_ends_failed_with_the_reason(
