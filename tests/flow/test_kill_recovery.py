@@ -66,7 +66,7 @@ async def test_killed_at_random_points_every_call_gets_one_comment(
         "CALLCOACH_CLIENT_ID": portal.client_id,
         "CALLCOACH_CLIENT_SECRET": portal.client_secret,
         "CALLCOACH_SWEEP_MINUTES": "0",
-        "CALLCOACH_RECORD_RETRY_MINUTES": "0.02,0.02",
+        "CALLCOACH_RECORD_RETRY_MINUTES": "[0.02, 0.02]",
     }
     log = tmp_path / "serve.log"
     proc = _serve(env, log)
