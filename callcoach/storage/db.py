@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -47,6 +48,9 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             engine = create_async_engine(self.url, echo=echo, connect_args={"timeout": 30})
+            # aiosqlite logs every statement with its parameters at DEBUG: the portals' tokens
+            # would land in the log of anyone who turns DEBUG on. Its INFO and above stay.
+            logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger("aiosqlite").level))
 
             @event.listens_for(engine.sync_engine, "connect")
             def _pragmas(dbapi_conn: Any, _record: Any) -> None:
