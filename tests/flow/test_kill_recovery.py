@@ -128,7 +128,7 @@ async def test_killed_at_random_points_every_call_gets_one_comment(
 
 
 async def _sleep_random(rng: random.Random) -> None:
-    await asyncio.sleep(rng.uniform(1.0, 25.0))
+    await asyncio.sleep(rng.uniform(1.0, 15.0))
 
 
 async def _taken_again(states: States, cut: dict[str, tuple[str, str | None]]) -> bool:
