@@ -41,19 +41,20 @@ class FaultPlan:
 
 
 class Faults:
-    """The middleware and its switch; ``injected`` counts what was done, by kind."""
+    """The middleware and its switch; ``injected`` counts what was done, by kind, out of ``seen``
+    REST requests."""
 
     def __init__(self, expire_tokens: Callable[[], None]) -> None:
         self._expire_tokens = expire_tokens
         self.plan: FaultPlan | None = None
         self._random = random.Random(0)
-        self._seen = 0
+        self.seen = 0
         self.injected: Counter[str] = Counter()
 
     def enable(self, plan: FaultPlan) -> None:
         self.plan = plan
         self._random = random.Random(plan.seed)
-        self._seen = 0
+        self.seen = 0
 
     def disable(self) -> None:
         self.plan = None
@@ -70,8 +71,8 @@ class Faults:
             return await handler(request)
         if not request.path.startswith("/rest/"):
             return await handler(request)
-        self._seen += 1
-        if plan.expire_every and self._seen % plan.expire_every == 0:
+        self.seen += 1
+        if plan.expire_every and self.seen % plan.expire_every == 0:
             self.injected["token expired"] += 1
             self._expire_tokens()  # this request (and every other with the old token) gets 401
         roll = self._random.random()
