@@ -194,3 +194,17 @@ def render_error_page(status: int, heading: str, message: str) -> str:
         generated=_fmt_dt(datetime.now().astimezone()),
         css=Markup(_static("report.css")),
     )
+
+
+def render_install_page(domain: str, done: list[tuple[bool, str]], warnings: list[str]) -> str:
+    """The install page of the app with an interface: what the server did, then
+    ``BX24.installFinish()`` in the browser."""
+    template = _environment().get_template("install.html.j2")
+    return template.render(
+        title=f"Установка callcoach · {domain}",
+        domain=domain,
+        done=done,
+        warnings=warnings,
+        generated=_fmt_dt(datetime.now().astimezone()),
+        css=Markup(_static("report.css")),
+    )
