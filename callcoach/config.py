@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     database_url: str = ""
     oauth_url: AnyHttpUrl | None = Field(
-        default="https://oauth.bitrix.info/oauth/token/",  # type: ignore[arg-type]
+        default="https://oauth.bitrix.info/oauth/token/",
         validate_default=True,
         description="The OAuth server's token endpoint (settings/oauth/auto-renewal.md): every install "
         "is verified there and tokens are renewed there. Never taken from a request.",
