@@ -1236,7 +1236,7 @@ class FakePortal:
         if not code:
             raise FakeError("BOT_CODE_REQUIRED", "Bot code is required", 400)
         for bot in self.bots.values():
-            if bot.code == code:  # idempotent: the existing bot, unchanged
+            if bot.code == code:  # bot-register.md: "the existing bot without updating the data"
                 return {"bot": bot.info(), "users": [self._bot_user(bot)]}
         props = fields.get("properties") or {}
         if not props.get("name"):
@@ -1248,6 +1248,26 @@ class FakePortal:
             raise FakeError("BOT_WEBHOOK_URL_REQUIRED", "Webhook URL is required", 400)
         bot = FakeBot(next(self._ids), code, props["name"], mode, fields.get("webhookUrl"), fields)
         self.bots[bot.id] = bot
+        return {"bot": bot.info(), "users": [self._bot_user(bot)]}
+
+    def m_imbot_v2_bot_update(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        """bot-update.md: ``botId`` and ``fields`` (properties, eventMode, webhookUrl...); a new
+        webhookUrl or eventMode moves the bot's event subscriptions."""
+        bot = self._bot(p)
+        fields = p.get("fields")
+        if not isinstance(fields, dict) or not fields:
+            raise FakeError("BOT_FIELDS_REQUIRED", "Fields are required", 400)
+        mode = fields.get("eventMode", bot.event_mode)
+        if mode not in ("fetch", "webhook"):
+            raise FakeError("BOT_INVALID_EVENT_MODE", "Invalid event mode", 400)
+        url = fields.get("webhookUrl", bot.webhook_url)
+        if mode == "webhook" and not url:
+            raise FakeError("BOT_WEBHOOK_URL_REQUIRED", "Webhook URL is required", 400)
+        props = fields.get("properties")
+        if isinstance(props, dict):
+            bot.fields["properties"] = {**(bot.fields.get("properties") or {}), **props}
+            bot.name = str(props.get("name") or bot.name)
+        bot.event_mode, bot.webhook_url = mode, url if mode == "webhook" else None
         return {"bot": bot.info(), "users": [self._bot_user(bot)]}
 
     @staticmethod
