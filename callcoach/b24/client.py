@@ -63,6 +63,13 @@ _READ_SUFFIXES = (".get", ".list", ".info", ".current", ".admin", ".fields", ".s
 _READ_METHODS = frozenset({"profile", "app.info", "user.current", "user.admin", "server.time", "scope"})
 
 
+def skips_count(method: str) -> bool:
+    """Whether the method's page documents ``start=-1`` (skip the COUNT): CRM lists
+    (huge-data.md's crm.item.list) and user.get (its own tip)."""
+    name = method.lower()
+    return name == "user.get" or (name.startswith("crm.") and name.endswith(".list"))
+
+
 def is_read_method(method: str) -> bool:
     name = method.lower()
     return name in _READ_METHODS or name.endswith(_READ_SUFFIXES)
@@ -416,9 +423,10 @@ class B24Client:
     ) -> AsyncIterator[dict[str, Any]]:
         """Every item of a list method, in ascending ``id_field`` order, without counting.
 
-        Pages are keyed by ``filter[>ID]=<last id>`` with ``start=-1`` (the portal skips the
-        COUNT). The first page is a plain call; following pages are chained inside batches
-        (``$result[pN][49][ID]``) of 2, 4, 8... up to 50 pages, so 1,000 items cost 5 requests.
+        Pages are keyed by ``filter[>ID]=<last id>`` (with ``start=-1``, the portal skipping the
+        COUNT, where the method's page allows it). The first page is a plain call; following
+        pages are chained inside batches (``$result[pN][49][ID]``) of 2, 4, 8... up to 50 pages,
+        so 1,000 items cost 5 requests.
         A page shorter than 50 ends the list; results after it in the same batch are ignored.
         Upper-case methods (``voximplant.statistic.get``: FILTER/SORT/ORDER) are detected from
         ``params`` keys or the method name.
@@ -436,11 +444,16 @@ class B24Client:
             base["order"] = {id_field: "ASC"}
         id_path = f"[{result_key}]" if result_key else ""
 
+        # start=-1 (no COUNT) only where the method's own page allows it
+        # (settings/performance/huge-data.md); voximplant.statistic.get's page documents start
+        # as pages of 50 only, so it gets the default first page of what is left
+        skip_count = {"start": -1} if skips_count(method) else {}
+
         def page_params(after: Any) -> dict[str, Any]:
             flt = dict(user_filter)
             if after is not None:
                 flt[f">{id_field}"] = after
-            return {**base, filter_key: flt, "start": -1}
+            return {**base, filter_key: flt, **skip_count}
 
         def items_of(result: Any) -> list[dict[str, Any]]:
             if result_key:
