@@ -1,17 +1,24 @@
 """A faithful fake Bitrix24 portal: a real aiohttp server on 127.0.0.1 with in-memory state.
 
-Speaks the contract in ``/work/shared/docs/bitrix24-contract.md``: OAuth token endpoint, REST
-methods (OAuth ``/rest/{method}`` and inbound webhook ``/rest/{user}/{secret}/{method}``), ``batch``
-with ``$result[..]`` references, the leaky-bucket limit (503 or 429 ``QUERY_LIMIT_EXCEEDED``),
-error injection, signed recording downloads, and outbound deliveries (install, events, bot events)
-form-encoded the way PHP ``http_build_query`` does it.
+Follows the official REST docs (``bitrix24/b24restdocs``; each behaviour names its page) and the
+contract in ``/work/shared/docs/bitrix24-contract.md``: an OAuth server that renews only the
+refresh tokens it issued (shared by several fakes with ``oauth_server=``, as oauth.bitrix.info
+is), REST methods (OAuth ``/rest/{method}`` and inbound webhook ``/rest/{user}/{secret}/{method}``)
+taking exactly their documented parameters (unknown keys ignored), ``batch`` with ``$result[..]``
+references, the leaky-bucket limit (503 or 429 ``QUERY_LIMIT_EXCEEDED``), the documented error
+codes (``ERROR_CORE``, ``ENGINE_REGISTER_ERROR_*``...), error injection, signed
+``/rest/download.json`` links that answer an nginx 404 page without the download headers, both
+install forms (``install``: ONAPPINSTALL; ``install_in_frame``: the install page, then
+``BX24.installFinish()``, before which no event is sent), and outbound deliveries (events, bot
+events) form-encoded the way PHP ``http_build_query`` does it.
 
 Like Bitrix24, list rows carry numbers as strings (``"ID": "17"``); cast where you read them.
 
 Counters for assertions: ``requests`` (HTTP REST requests: (method, monotonic time)), ``calls``
 (every method run, batch commands included: (method, params)), ``count(method)`` (over ``calls``),
 ``comments``, ``bot_messages``, ``layout_blocks``, ``transcriptions``, ``bindings``,
-``ai_engines``, ``refresh_count``, ``downloads``, ``notifications``, ``im_messages``.
+``ai_engines``, ``refresh_count``, ``downloads``, ``refused_downloads``, ``notifications``,
+``im_messages``, ``withheld_events``, ``install_finish_calls``.
 """
 
 from __future__ import annotations
@@ -749,6 +756,7 @@ class FakePortal:
         }
 
     def _bucket_admit(self) -> bool:
+        # settings/performance/limits.md: a leaky bucket per portal, 2/s drain and burst 50
         now = time.monotonic()
         self._level = max(0.0, self._level - (now - self._level_at) * self.rate)
         self._level_at = now
@@ -862,6 +870,7 @@ class FakePortal:
     _REF_RE = re.compile(r"\$result\[([^\[\]]+)\]((?:\[[^\[\]]*\])*)")
 
     async def _batch(self, params: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+        # settings/how-to-call-rest-api/batch.md: at most 50 commands, $result[key][field] references
         self.calls.append(("batch", params))
         cmd = params.get("cmd") or {}
         if isinstance(cmd, list):
@@ -954,6 +963,8 @@ class FakePortal:
 
     # --- common methods ----------------------------------------------------------------------------
     def m_app_info(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/common/system/app-info.md; INSTALLED is false until installFinish
+        # (settings/app-installation/installation-finish.md)
         self._require_app(ctx, "app.info")
         return {
             "ID": 7,
@@ -968,13 +979,16 @@ class FakePortal:
         }
 
     def m_profile(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/common/users/profile.md
         user = self.users[int(ctx["user_id"])]
         return {"ID": str(user.id), "ADMIN": user.is_admin, "NAME": user.name, "LAST_NAME": user.last_name}
 
     def m_user_current(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/user/user-current.md
         return self.users[int(ctx["user_id"])].row()
 
     def m_user_admin(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/common/users/user-admin.md
         return self.users[int(ctx["user_id"])].is_admin
 
     # user.add's fields: what user.get filters on when given at the top level without FILTER
@@ -1018,6 +1032,7 @@ class FakePortal:
 
     # --- events ------------------------------------------------------------------------------------
     def m_event_bind(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/events/event-bind.md (a duplicate gives ERROR_HANDLER_ALREADY_EXIST)
         self._require_app(ctx, "event.bind")
         event, handler = (
             str(p.get("event") or p.get("EVENT") or "").upper(),
@@ -1035,6 +1050,7 @@ class FakePortal:
         return True
 
     def m_event_get(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/events/event-get.md
         self._require_app(ctx, "event.get")
         return [
             {
@@ -1047,6 +1063,7 @@ class FakePortal:
         ]
 
     def m_event_unbind(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/events/event-unbind.md
         self._require_app(ctx, "event.unbind")
         event = str(p.get("event") or p.get("EVENT") or "").upper()
         handler = p.get("handler") or p.get("HANDLER")
@@ -1059,6 +1076,7 @@ class FakePortal:
         return {"count": before - len(self.bindings)}
 
     def m_event_offline_get(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/events/event-offline-get.md
         self._require_app(ctx, "event.offline.get")
         limit = _int(p.get("limit"), 50) or 50
         clear = str(p.get("clear", "1")) not in ("0", "false")
@@ -1074,6 +1092,7 @@ class FakePortal:
         }
 
     def m_event_offline_clear(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/events/event-offline-clear.md
         self._require_app(ctx, "event.offline.clear")
         pid = p.get("process_id")
         self.offline_events = [e for e in self.offline_events if e["PROCESS_ID"] != pid]
@@ -1081,6 +1100,7 @@ class FakePortal:
 
     # --- telephony / disk ---------------------------------------------------------------------------
     def m_voximplant_statistic_get(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/telephony/voximplant/voximplant-statistic-get.md (FILTER, SORT, ORDER, start)
         flt = self._filter_of(p)
         rows = []
         for call in sorted(self.calls_by_id.values(), key=lambda c: c.id):
@@ -1093,6 +1113,7 @@ class FakePortal:
         return self._page(rows, p.get("start", p.get("START")))
 
     def m_disk_file_get(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/disk/file/disk-file-get.md (DOWNLOAD_URL: a signed /rest/download.json link)
         file_id = _int(p.get("id", p.get("ID")))
         meta = self.files.get(file_id or -1)
         if meta is None or file_id is None:
@@ -1115,6 +1136,7 @@ class FakePortal:
         return str(ctx.get("token") or self._issue_tokens(self.webhook_user_id)[0])
 
     def m_telephony_call_attachtranscription(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/telephony/telephony-call-attach-transcription.md
         call_id = p.get("CALL_ID")
         if not call_id:  # the validation error the core answers as ERROR_CORE
             raise FakeError("ERROR_CORE", "CALL_ID should be set", 400)
@@ -1132,6 +1154,7 @@ class FakePortal:
 
     # --- CRM ---------------------------------------------------------------------------------------
     def m_crm_activity_binding_list(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/crm/timeline/activities/binding/crm-activity-binding-list.md
         activity_id = _int(p.get("activityId"))
         for call in self.calls_by_id.values():
             if call.crm_activity_id is not None and call.crm_activity_id == activity_id:
@@ -1141,23 +1164,27 @@ class FakePortal:
         raise FakeError("NOT_FOUND", "Activity not found", 400)
 
     def m_crm_activity_get(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/crm/timeline/activities/activity-base/crm-activity-get.md
         act = self.activities.get(_int(p.get("id", p.get("ID"))) or -1)
         if act is None:
             raise FakeError("ERROR_NOT_FOUND", "Not found", 400)
         return act
 
     def m_crm_deal_get(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/crm/deals/crm-deal-get.md
         deal = self.deals.get(_int(p.get("id", p.get("ID"))) or -1)
         if deal is None:
             raise FakeError("ERROR_NOT_FOUND", "Not found", 400)
         return deal
 
     def m_crm_deal_list(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/crm/deals/crm-deal-list.md
         rows = [d for d in self.deals.values() if _match_filter(d, self._filter_of(p))]
         rows = self._sorted(sorted(rows, key=lambda d: int(d["ID"])), p.get("order"))
         return self._page(rows, p.get("start"))
 
     def m_crm_timeline_comment_add(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/crm/timeline/comments/crm-timeline-comment-add.md (ENTITY_TYPE lowercase)
         fields = p.get("fields") or p.get("FIELDS") or {}
         etype, eid, text = fields.get("ENTITY_TYPE"), _int(fields.get("ENTITY_ID")), fields.get("COMMENT")
         if etype not in ("deal", "lead", "contact", "company") or not eid or not text:
@@ -1194,6 +1221,8 @@ class FakePortal:
         return self._page(self._sorted(rows, order), p.get("start"))
 
     def m_crm_activity_layout_blocks_set(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/crm/timeline/activities/layout-blocks/crm-activity-layout-blocks-set.md:
+        # app context only, at most 20 blocks
         self._require_app(ctx, "crm.activity.layout.blocks.set")
         key = (_int(p.get("entityTypeId")), _int(p.get("entityId")), _int(p.get("activityId")))
         layout = p.get("layout")
@@ -1211,11 +1240,13 @@ class FakePortal:
 
     # --- im ----------------------------------------------------------------------------------------
     def m_im_notify_system_add(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/chats/notifications/im-notify-system-add.md
         nid = next(self._ids)
         self.notifications.append({"ID": nid, "USER_ID": _int(p.get("USER_ID")), "MESSAGE": p.get("MESSAGE")})
         return nid
 
     def m_im_message_add(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/chats/messages/im-message-add.md
         mid = next(self._ids)
         self.im_messages.append({"ID": mid, "DIALOG_ID": p.get("DIALOG_ID"), "MESSAGE": p.get("MESSAGE")})
         return mid
@@ -1231,6 +1262,7 @@ class FakePortal:
         return bot
 
     def m_imbot_v2_bot_register(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/chat-bots/chat-bots-v2/imbot.v2/bots/bot-register.md
         fields = p.get("fields") or {}
         code = fields.get("code")
         if not code:
@@ -1282,14 +1314,17 @@ class FakePortal:
         }
 
     def m_imbot_v2_bot_list(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/chat-bots/chat-bots-v2/imbot.v2/bots/bot-list.md
         return {"bots": [b.info() for b in self.bots.values()]}
 
     def m_imbot_v2_bot_unregister(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/chat-bots/chat-bots-v2/imbot.v2/bots/bot-unregister.md
         bot = self._bot(p)
         del self.bots[bot.id]
         return True
 
     def m_imbot_v2_command_register(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/chat-bots/chat-bots-v2/imbot.v2/commands/command-register.md
         bot = self._bot(p)
         fields = p.get("fields") or p
         command = str(fields.get("command") or "").lstrip("/")
@@ -1300,6 +1335,7 @@ class FakePortal:
         return {"command": {"id": bot.commands[command], "command": command, "botId": bot.id}}
 
     def m_imbot_v2_event_get(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/chat-bots/chat-bots-v2/imbot.v2/events/event-get.md (offset confirms earlier events)
         bot = self._bot(p)
         offset = _int(p.get("offset"))
         if offset is not None:  # confirms every event with id < offset
@@ -1310,6 +1346,8 @@ class FakePortal:
         return {"events": events, "nextOffset": next_offset, "hasMore": len(bot.queue) > len(events)}
 
     def m_imbot_v2_chat_message_send(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/chat-bots/chat-bots-v2/imbot.v2/messages/chat-message-send.md:
+        # at most 20,000 characters
         bot = self._bot(p)
         dialog_id = p.get("dialogId")
         fields = p.get("fields") or {}
@@ -1334,6 +1372,7 @@ class FakePortal:
         return {"id": mid, "uuidMap": {}}
 
     def m_imbot_v2_chat_inputaction_notify(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/chat-bots/chat-bots-v2/imbot.v2/ui/chat-input-action-notify.md
         bot = self._bot(p)
         self.input_actions.append({"botId": bot.id, "dialogId": p.get("dialogId")})
         return True
@@ -1397,9 +1436,11 @@ class FakePortal:
         return engine_id
 
     def m_ai_engine_list(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/ai/ai-engine-list.md
         return list(self.ai_engines.values())
 
     def m_ai_engine_unregister(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/ai/ai-engine-unregister.md
         self._require_admin(ctx)
         if p.get("code") not in self.ai_engines:
             raise FakeError("ERROR_ENGINE_NOT_FOUND", "Engine not found", 400)
