@@ -514,27 +514,57 @@ class B24Client:
     ) -> AsyncIterator[dict[str, Any]]:
         """Every item of a list method paged the way its own page documents: ``start`` (or the
         method's spelling of it, e.g. department.get's ``START``) = 0, 50, 100... with whatever
-        sort and filter ``params`` hold, untouched. Stops on a short page, a page without
-        ``next``, or a page with nothing new (a portal ignoring the paging key would otherwise
-        answer page one forever); ``max_pages`` bounds it whatever the portal does."""
+        sort and filter ``params`` hold, untouched. When the first page tells the ``total``, the
+        other pages go in batches of up to 50 (one request each for the portal's limit).
+        Stops on a short page, a page without ``next``, or a page with nothing new (a portal
+        ignoring the paging key would otherwise answer page one forever); ``max_pages`` bounds it
+        whatever the portal does."""
+        base = dict(params or {})
         seen: set[Any] = set()
-        start = 0
-        for _ in range(max_pages):
-            page = {**dict(params or {}), **{key: start for key in start_keys}}
-            response = await self.call_full(method, page, idempotent=True)
-            result = response.result
+
+        def page(start: int) -> dict[str, Any]:
+            return {**base, **{key: start for key in start_keys}}
+
+        def fresh_of(result: Any) -> tuple[list[dict[str, Any]], int]:
             if isinstance(result, dict):
                 result = list(result.values())
             items = [r for r in (result or []) if isinstance(r, dict)]
-            fresh = 0
+            fresh = []
             for item in items:
                 key = item.get(id_field, id(item))
-                if key in seen:
-                    continue
-                seen.add(key)
-                fresh += 1
+                if key not in seen:
+                    seen.add(key)
+                    fresh.append(item)
+            return fresh, len(items)
+
+        first = await self.call_full(method, page(0), idempotent=True)
+        fresh, size = fresh_of(first.result)
+        for item in fresh:
+            yield item
+        if not fresh or size < PAGE_SIZE or first.next is None:
+            return
+        step = first.next if first.next > 0 else PAGE_SIZE
+        if first.total is not None:
+            starts = list(range(step, min(first.total, step * max_pages), step))
+            for chunk in range(0, len(starts), MAX_BATCH):
+                part = starts[chunk : chunk + MAX_BATCH]
+                res = await self.batch({f"p{s}": (method, page(s)) for s in part}, idempotent=True)
+                for s in part:
+                    if f"p{s}" in res.errors:
+                        raise res.errors[f"p{s}"]
+                    fresh, size = fresh_of(res.results.get(f"p{s}"))
+                    for item in fresh:
+                        yield item
+                    if not fresh or size < PAGE_SIZE:
+                        return
+            return
+        start = step
+        for _ in range(max_pages):
+            response = await self.call_full(method, page(start), idempotent=True)
+            fresh, size = fresh_of(response.result)
+            for item in fresh:
                 yield item
-            if fresh == 0 or len(items) < PAGE_SIZE or response.next is None:
+            if not fresh or size < PAGE_SIZE or response.next is None:
                 return
             start = response.next if response.next > start else start + PAGE_SIZE
 

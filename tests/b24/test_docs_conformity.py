@@ -57,6 +57,7 @@ async def test_every_department_in_a_bounded_number_of_calls(
     )
     assert sorted(int(r["ID"]) for r in rows) == list(range(1, 121))
     assert portal.count("department.get") == 3  # 50 + 50 + 20
+    assert portal.http_count() == 2  # page one tells the total; pages two and three in one batch
 
 
 async def test_a_list_that_ignores_its_paging_key_is_read_once_not_forever(
@@ -67,7 +68,7 @@ async def test_a_list_that_ignores_its_paging_key_is_read_once_not_forever(
     departments(portal, 120)
     client = client_of(session, portal)
     wrong_key = await client.list_pages("department.get", {}, start_keys=("offset",))
-    assert len(wrong_key) == 50 and portal.count("department.get") == 2
+    assert len(wrong_key) == 50 and portal.count("department.get") <= 3  # page one, once more, stop
     by_id = await client.list_all("department.get")  # filter[>ID] + start=-1: not this method's
     assert len(by_id) == 50
 
