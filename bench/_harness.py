@@ -48,6 +48,7 @@ async def start_app(portal: Any, data_dir: Path, **overrides: Any) -> App:
         public_url=f"http://127.0.0.1:{port}",
         client_id=portal.client_id,
         client_secret=portal.client_secret,
+        oauth_url=portal.oauth_url,  # installs are verified at the fake's OAuth server
         data_dir=data_dir,
         sweep_minutes=0,
         record_retry_minutes=[0.01],
@@ -72,6 +73,7 @@ async def serve_process(portal: Any, data_dir: Path, port: int, **env: str) -> s
         "CALLCOACH_DATA_DIR": str(data_dir),
         "CALLCOACH_CLIENT_ID": portal.client_id,
         "CALLCOACH_CLIENT_SECRET": portal.client_secret,
+        "CALLCOACH_OAUTH_URL": portal.oauth_url,
         "CALLCOACH_SWEEP_MINUTES": "0",
         "CALLCOACH_LOG_LEVEL": "WARNING",
         **env,

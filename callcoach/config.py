@@ -33,7 +33,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     database_url: str = ""
     oauth_url: AnyHttpUrl | None = Field(
-        default=None, description="Token endpoint; derived from the portal's server_endpoint when unset."
+        default="https://oauth.bitrix.info/oauth/token/",
+        validate_default=True,
+        description="The OAuth server's token endpoint (settings/oauth/auto-renewal.md): every install "
+        "is verified there and tokens are renewed there. Never taken from a request.",
     )
     webhook_url: AnyHttpUrl | None = Field(
         default=None, description="Inbound webhook of one portal (pull calls, post comments, no app)."

@@ -1,16 +1,18 @@
-"""Installing callcoach into a portal and removing it: tokens stored, events bound, and the
-install steps other parts contribute (chat bot, CoPilot engine) run."""
+"""Installing callcoach into a portal and removing it: the install verified with the OAuth server
+(``b24.install_check``), tokens stored, events bound, and the install steps other parts
+contribute (chat bot, CoPilot engine) run."""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from callcoach.b24.auth import DEFAULT_OAUTH_URL
 from callcoach.b24.client import B24Client
 from callcoach.b24.errors import B24Error
+from callcoach.b24.install_check import InstallClaim, InstallRefused, VerifiedInstall, verify_install
 from callcoach.config import Settings
 from callcoach.portal_clients import PortalClients
 from callcoach.storage import Store
@@ -30,10 +32,14 @@ class InstallError(ValueError):
     """The install request lacks what an install needs; the message says what."""
 
 
+__all__ = ["InstallError", "InstallRefused", "InstallResult", "Installer"]
+
+
 @dataclass
 class InstallResult:
     portal: Portal
     bound: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)  # install steps that ran without error
     warnings: list[str] = field(default_factory=list)
 
 
@@ -48,22 +54,49 @@ class Installer:
         self.steps.append((name, step))
 
     async def install(self, auth: Mapping[str, Any]) -> InstallResult:
-        """Handle ONAPPINSTALL's ``auth`` block: store the portal, bind events, run the steps."""
-        missing = [k for k in ("member_id", "domain", "access_token", "application_token") if not auth.get(k)]
-        if missing:
-            raise InstallError("install without auth[" + "], auth[".join(missing) + "]")
-        domain = str(auth["domain"])
-        client_endpoint = str(auth.get("client_endpoint") or f"https://{domain}/rest/")
+        """The "API only" form: ONAPPINSTALL's ``auth`` block."""
+        try:
+            claim = InstallClaim.from_onappinstall(auth)
+        except ValueError as exc:
+            raise InstallError(str(exc)) from None
+        return await self.install_claim(claim)
+
+    async def install_frame(self, query: Mapping[str, str], form: Mapping[str, str]) -> InstallResult:
+        """The install page of an app with an interface (settings/oauth/simple-way.md fields)."""
+        try:
+            claim = InstallClaim.from_frame(query, form)
+        except ValueError as exc:
+            raise InstallError(str(exc)) from None
+        return await self.install_claim(claim)
+
+    async def verify(self, claim: InstallClaim) -> VerifiedInstall:
+        """Ask the OAuth server from configuration (never an address from the request);
+        ``InstallRefused`` when it does not vouch for the claim."""
+        settings = self.settings
+        return await verify_install(
+            self.clients.session,
+            claim,
+            oauth_url=str(settings.oauth_url) if settings.oauth_url else DEFAULT_OAUTH_URL,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret.get_secret_value(),
+            timeout_s=settings.rest_timeout_s,
+            user_agent=self.clients.user_agent,
+        )
+
+    async def install_claim(self, claim: InstallClaim) -> InstallResult:
+        """Verify, then store the portal, bind events, run the steps. A refused claim raises
+        ``InstallRefused`` and has changed nothing."""
+        verified = await self.verify(claim)
         portal = await self.store.portals.upsert_install(
-            member_id=str(auth["member_id"]),
-            domain=domain,
-            client_endpoint=client_endpoint,
-            server_endpoint=str(auth.get("server_endpoint") or "https://oauth.bitrix.info/rest/"),
-            access_token=str(auth["access_token"]),
-            refresh_token=str(auth.get("refresh_token") or ""),
-            expires_at=time.time() + float(auth.get("expires_in") or 3600),
-            application_token=str(auth["application_token"]),
-            scope=str(auth.get("scope") or ""),
+            member_id=verified.member_id,
+            domain=verified.domain,
+            client_endpoint=verified.client_endpoint,
+            server_endpoint=verified.server_endpoint,
+            access_token=verified.access_token,
+            refresh_token=verified.refresh_token,
+            expires_at=verified.expires_at,
+            application_token=verified.application_token,
+            scope=verified.scope,
         )
         self.clients.forget(portal.member_id)
         client = self.clients.for_portal(portal)
@@ -79,7 +112,14 @@ class Installer:
             except Exception as exc:  # one failing extra must not undo the install
                 result.warnings.append(f"{name} failed: {exc}")
                 log.warning("install step %s on %s failed: %s", name, portal.domain, exc)
-        log.info("installed on %s (bound %s)", portal.domain, ", ".join(result.bound) or "nothing new")
+            else:
+                result.steps.append(name)
+        log.info(
+            "installed on %s (%s form, bound %s)",
+            portal.domain,
+            claim.form,
+            ", ".join(result.bound) or "nothing new",
+        )
         return result
 
     async def bind_events(self, client: B24Client) -> list[str]:

@@ -139,9 +139,16 @@ class Directory:
 
 
 async def load_chart(client: B24Client) -> OrgChart:
-    users = await client.list_all("user.get")  # fired people too: their old calls stay visible
+    # Each list paged as its own page says. user.get (api-reference/user/user-get.md): sort and
+    # order strings, start; no filter, so fired people too: their old calls stay visible.
+    users = await client.list_pages("user.get", {"sort": "ID", "order": "ASC"})
     try:
-        departments = await client.list_all("department.get")
+        # department.get (api-reference/departments/department-get.md) has no filter object and
+        # no >ID: sort/order strings and START pages of 50. The page spells it START, the REST
+        # layer's generic navigation reads start: both are sent (an unknown key is ignored).
+        departments = await client.list_pages(
+            "department.get", {"sort": "ID", "order": "ASC"}, start_keys=("START", "start")
+        )
     except B24Error:  # no "department" scope: nobody is a head, admins still see all
         departments = []
     admins: set[int] = set()

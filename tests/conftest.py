@@ -98,7 +98,10 @@ def app_settings(portal: FakePortal | None, data_dir: Path, port: int, **overrid
         _env_file=None,
     )
     if portal is not None:
-        values.update(client_id=portal.client_id, client_secret=portal.client_secret)
+        # installs are verified with, and tokens renewed at, the fake's OAuth server
+        values.update(
+            client_id=portal.client_id, client_secret=portal.client_secret, oauth_url=portal.oauth_url
+        )
     values.update(overrides)
     return Settings(**values)
 

@@ -106,6 +106,15 @@ class DownloadFailed(B24Error):
     """A download answered a non-200 status."""
 
 
+class NotAudio(B24Error):
+    """A download answered a page or text, not a recording: it is never analysed."""
+
+
+class ValidationFailed(B24Error):
+    """``ERROR_CORE``: the portal's core refused the parameters ("CALL_ID should be set", an
+    invalid field). The same request fails the same way again: never retried."""
+
+
 ERROR_CLASSES: Mapping[str, type[B24Error]] = {
     "expired_token": ExpiredToken,
     "invalid_grant": InvalidGrant,
@@ -122,7 +131,7 @@ ERROR_CLASSES: Mapping[str, type[B24Error]] = {
     "PORTAL_DELETED": PortalDeleted,
     "METHOD_CONFIRM_WAITING": MethodConfirmWaiting,
     "INTERNAL_SERVER_ERROR": InternalServerError,
-    "ERROR_CORE": InternalServerError,
+    "ERROR_CORE": ValidationFailed,
 }
 
 

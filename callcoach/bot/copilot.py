@@ -36,6 +36,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from callcoach.b24.errors import B24Error
 from callcoach.llm.base import ChatMessage, LLMBackend, LLMError, LLMRequest
 
 log = logging.getLogger(__name__)
@@ -83,20 +84,26 @@ async def register_ai_engine(
     """
     if code in _engine_codes(await client.call("ai.engine.list", {})):
         await client.call("ai.engine.unregister", {"code": code})
-    await client.call(
-        "ai.engine.register",
-        {
-            "name": name,
-            "code": code,
-            "category": "text",
-            "completions_url": completions_url(public_url, secret),
-            "settings": {
-                "code_alias": "ChatGPT",
-                "model_context_type": "token",
-                "model_context_limit": context_limit,
-            },
+    params = {
+        "name": name,
+        "code": code,
+        "category": "text",
+        "completions_url": completions_url(public_url, secret),
+        "settings": {
+            "code_alias": "ChatGPT",
+            "model_context_type": "token",
+            "model_context_limit": context_limit,
         },
-    )
+    }
+    try:
+        await client.call("ai.engine.register", params)
+    except B24Error as exc:
+        # ai-engine-register.md: ENGINE_REGISTER_ERROR_CODE_UNIQUE when the code exists (an engine
+        # the listing did not show, or one registered meanwhile): replace it once
+        if exc.code != "ENGINE_REGISTER_ERROR_CODE_UNIQUE":
+            raise
+        await client.call("ai.engine.unregister", {"code": code})
+        await client.call("ai.engine.register", params)
 
 
 async def unregister_ai_engine(client: RestCaller, *, code: str = ENGINE_CODE) -> bool:

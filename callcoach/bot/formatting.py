@@ -115,3 +115,10 @@ def _head(text: str, limit: int) -> str:
 def bb_escape(text: str) -> str:
     """User or client text must not open BB-code tags of its own."""
     return text.replace("[", "(").replace("]", ")")
+
+
+def text_to_bbcode(text: str) -> str:
+    """Free text for a Bitrix24 comment or message (an LLM's summary, a recommendation someone
+    typed): its own BB-code tags neutralised, then its Markdown (``**Совет:**``) turned into
+    BB-code, since Bitrix24 renders BB-code only."""
+    return markdown_to_bbcode(bb_escape(text)).strip()

@@ -1,5 +1,10 @@
 """Registering the bot and its commands on install (``imbot.v2.Bot.register`` is idempotent by
-code; ``imbot.v2.Command.register`` by command)."""
+code; ``imbot.v2.Command.register`` by command).
+
+``bot-register.md``: a repeat register with the same code "returns the existing bot without
+updating the data", so a bot registered before with another webhook URL or event mode would keep
+them: ``imbot.v2.Bot.update`` (``bot-update.md``) brings them up to date.
+"""
 
 from __future__ import annotations
 
@@ -53,9 +58,30 @@ def _bot_id(result: Any) -> int:
         raise ValueError(f"imbot.v2.Bot.register answered without a bot id: {result!r}") from None
 
 
+def delivery_update(answered: Any, wanted: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``fields`` for ``imbot.v2.Bot.update`` when the bot the portal answered delivers its
+    events otherwise than ``wanted``; None when it already matches. The documented bot object
+    shows ``eventMode`` but not ``webhookUrl``: in webhook mode an unseen URL counts as changed
+    (an update with the same URL changes nothing, bot-update.md's subscription table)."""
+    bot = answered.get("bot") if isinstance(answered, dict) else None
+    bot = bot if isinstance(bot, dict) else {}
+    mode = wanted.get("eventMode")
+    same_mode = bot.get("eventMode") == mode
+    if same_mode and (mode != "webhook" or bot.get("webhookUrl") == wanted.get("webhookUrl")):
+        return None
+    fields: dict[str, Any] = {"eventMode": mode}
+    if mode == "webhook":
+        fields["webhookUrl"] = wanted.get("webhookUrl")
+    return fields
+
+
 async def register_bot(settings: Settings, store: Store, portal: Portal, client: B24Client) -> int:
-    result = await client.call("imbot.v2.Bot.register", {"fields": bot_fields(settings)}, idempotent=True)
+    wanted = bot_fields(settings)
+    result = await client.call("imbot.v2.Bot.register", {"fields": wanted}, idempotent=True)
     bot_id = _bot_id(result)
+    update = delivery_update(result, wanted)
+    if update is not None:
+        await client.call("imbot.v2.Bot.update", {"botId": bot_id, "fields": update}, idempotent=True)
     fresh = await store.portals.get(portal.id)
     if fresh is None or fresh.bot_id != bot_id:
         # A different bot starts its own event stream: the old offset means nothing for it.

@@ -10,8 +10,9 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from callcoach.context import SERVICES
-from callcoach.handlers.verify import json_error, read_payload, verify_event
-from callcoach.installer import EVENTS_PATH, INSTALL_PATH, InstallError
+from callcoach.handlers.install import handle_install, install_info
+from callcoach.handlers.verify import json_error, verify_event
+from callcoach.installer import EVENTS_PATH, INSTALL_PATH
 from callcoach.workflow.intake import EventRejected
 
 log = logging.getLogger(__name__)
@@ -20,24 +21,16 @@ routes = web.RouteTableDef()
 
 @routes.post(INSTALL_PATH)
 async def install(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    payload = await read_payload(request)
-    event = str(payload.get("event") or "").upper()
-    if event != "ONAPPINSTALL":
-        raise json_error(400, "expected the ONAPPINSTALL event")
-    auth = payload.get("auth")
-    if not isinstance(auth, dict):
-        raise json_error(400, "no auth block")
-    if any(isinstance(value, (dict, list)) for value in auth.values()):
-        raise json_error(400, "auth fields must be text")  # PHP sends them as strings
+    # both install forms (frame page, ONAPPINSTALL), verified before anything is stored
     try:
-        result = await services.installer.install(auth)
-    except InstallError as exc:
-        raise json_error(400, str(exc)) from None
+        return await handle_install(request)
     finally:
-        services.intake.portals.forget()  # a new application_token counts from now on
-    services.metrics.events.labels("ONAPPINSTALL", "installed").inc()
-    return web.json_response({"result": "installed", "bound": result.bound, "warnings": result.warnings})
+        request.app[SERVICES].intake.portals.forget()  # a new application_token counts from now on
+
+
+@routes.get(INSTALL_PATH)
+async def install_get(request: web.Request) -> web.Response:
+    return await install_info(request)
 
 
 @routes.post(EVENTS_PATH)

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
@@ -38,6 +38,10 @@ from callcoach.report.render import render_call_page, render_error_page, render_
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "callcoach_session"
+# Inside the portal's iframe the cookie is a third-party cookie that browsers may drop, so the
+# session also travels in the page's own links (``?s=``) and may come in this header.
+SESSION_PARAM = "s"
+SESSION_HEADER = "X-Callcoach-Session"
 SESSION_TTL_S = 3600  # the portal's AUTH_ID lives an hour too; the iframe is reopened often
 # inline styles and scripts only: the page loads nothing from anywhere
 _CSP = (
@@ -152,6 +156,24 @@ def _unauthorized() -> web.Response:
     )
 
 
+def _presented_session(request: web.Request) -> tuple[str | None, str | None]:
+    """(token, where) of the session the request carries: cookie, header or ``?s=``."""
+    for where, token in (
+        ("cookie", request.cookies.get(SESSION_COOKIE)),
+        ("header", request.headers.get(SESSION_HEADER)),
+        ("url", request.query.get(SESSION_PARAM)),
+    ):
+        if token:
+            return token, where
+    return None, None
+
+
+def _with_session(url: str, token: str | None) -> str:
+    if not token:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{SESSION_PARAM}={quote(token, safe='')}"
+
+
 def _viewer(session: Session) -> Viewer:
     return Viewer(session.member_id, session.user_id, session.is_admin)
 
@@ -208,8 +230,8 @@ class _Dashboard:
             ), None
         return None, (portal.member_id, user)
 
-    def _set_session(self, resp: web.StreamResponse, member_id: str, user: UserRef) -> None:
-        token = sign_session(
+    def _sign(self, member_id: str, user: UserRef) -> str:
+        return sign_session(
             self.key,
             member_id=member_id,
             user_id=user.id,
@@ -217,6 +239,8 @@ class _Dashboard:
             is_admin=user.is_admin,
             ttl_s=self.session_ttl_s,
         )
+
+    def _set_session(self, resp: web.StreamResponse, token: str) -> None:
         # inside the portal's iframe the cookie is third-party: browsers send it only with
         # SameSite=None, which they accept only with Secure, so plain-http setups get Lax
         resp.set_cookie(
@@ -242,16 +266,18 @@ class _Dashboard:
     # --- routes --------------------------------------------------------------------------------
     async def index(self, request: web.Request) -> web.StreamResponse:
         fields = await self._fields(request)
-        new_session: tuple[str, UserRef] | None = None
+        fresh = False
         if "AUTH_ID" in fields or "member_id" in fields:
             error, who = await self._from_portal(fields)
             if error is not None:
                 return error
-            new_session = who
             member_id, user = who
             viewer, user_name = Viewer(member_id, user.id, user.is_admin), user.name
+            token: str | None = self._sign(member_id, user)
+            fresh = True
         else:
-            session = verify_session(self.key, request.cookies.get(SESSION_COOKIE))
+            token, _ = _presented_session(request)
+            session = verify_session(self.key, token)
             if session is None:
                 return _unauthorized()
             viewer, user_name = _viewer(session), session.user_name
@@ -260,15 +286,23 @@ class _Dashboard:
         except ValueError:
             return _error(400, "Неверная дата", "Даты периода указываются в формате ГГГГ-ММ-ДД.")
         data = build_report(
-            self._with_local_links(await self.source.report_input(viewer, date_from, date_to))
+            self._with_local_links(await self.source.report_input(viewer, date_from, date_to), token)
         )
-        resp = _html(render_report_html(data, live_json_url="api/report.json", user_name=user_name))
-        if new_session is not None:
-            self._set_session(resp, *new_session)
+        resp = _html(
+            render_report_html(
+                data,
+                live_json_url=_with_session("api/report.json", token),
+                user_name=user_name,
+                session=(SESSION_PARAM, token) if token else None,
+            )
+        )
+        if fresh and token:
+            self._set_session(resp, token)
         return resp
 
     async def report_json(self, request: web.Request) -> web.StreamResponse:
-        session = verify_session(self.key, request.cookies.get(SESSION_COOKIE))
+        token, _ = _presented_session(request)
+        session = verify_session(self.key, token)
         if session is None:
             return web.json_response({"error": "unauthorized"}, status=401)
         try:
@@ -276,7 +310,9 @@ class _Dashboard:
         except ValueError:
             return web.json_response({"error": "bad_date", "detail": "use YYYY-MM-DD"}, status=400)
         data = build_report(
-            self._with_local_links(await self.source.report_input(_viewer(session), date_from, date_to))
+            self._with_local_links(
+                await self.source.report_input(_viewer(session), date_from, date_to), token
+            )
         )
         resp = web.Response(text=data.model_dump_json(), content_type="application/json")
         resp.headers["Cache-Control"] = "no-store"
@@ -293,7 +329,8 @@ class _Dashboard:
             if found is None:
                 return _error(404, "Звонок не найден", "Такого звонка нет или он удалён.")
         else:
-            session = verify_session(self.key, request.cookies.get(SESSION_COOKIE))
+            token, _ = _presented_session(request)
+            session = verify_session(self.key, token)
             if session is None:
                 return _unauthorized()
             found = await self.source.call_record(job_id)
@@ -308,15 +345,17 @@ class _Dashboard:
                     "Это звонок другого сотрудника. Разбор звонка видят сам сотрудник, "
                     "руководитель его отдела и администраторы портала.",
                 )
-            back_url = "../"
+            back_url = _with_session("../", token)
         # names: the standard ones, and custom ones from the objections' own category_name
         return _html(render_call_page(found[1], self.categories, back_url=back_url))
 
     @staticmethod
-    def _with_local_links(input: ReportInput) -> ReportInput:
-        # inside the iframe the session cookie opens call pages: plain relative links suffice
+    def _with_local_links(input: ReportInput, token: str | None) -> ReportInput:
+        # inside the iframe the session opens call pages: relative links, carrying the session
+        # for browsers that drop the third-party cookie
         records = [
-            r.model_copy(update={"page_url": f"calls/{r.job_id}"}) if r.job_id else r for r in input.records
+            r.model_copy(update={"page_url": _with_session(f"calls/{r.job_id}", token)}) if r.job_id else r
+            for r in input.records
         ]
         return input.model_copy(update={"records": records})
 

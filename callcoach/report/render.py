@@ -81,9 +81,14 @@ def _clock(seconds: float) -> str:
 
 
 def render_report_html(
-    data: ReportData, *, live_json_url: str | None = None, user_name: str | None = None
+    data: ReportData,
+    *,
+    live_json_url: str | None = None,
+    user_name: str | None = None,
+    session: tuple[str, str] | None = None,
 ) -> str:
-    """The report page. ``live_json_url`` turns on the live dashboard's period form and JSON link."""
+    """The report page. ``live_json_url`` turns on the live dashboard's period form and JSON link;
+    ``session`` (parameter name, token) rides along in the period form."""
     if data.period_from or data.period_to:
         period = (
             f"{data.period_from.strftime('%d.%m.%Y') if data.period_from else '…'} — "
@@ -98,7 +103,7 @@ def render_report_html(
         data=data,
         period=period,
         user=user_name,
-        live={"json_url": live_json_url} if live_json_url else None,
+        live={"json_url": live_json_url, "session": session} if live_json_url else None,
         handled_share="—" if share is None else f"{round(share * 100)}%",
         generated=_fmt_dt(data.generated_at),
         css=Markup(_static("report.css")),
@@ -191,6 +196,20 @@ def render_error_page(status: int, heading: str, message: str) -> str:
         status=status,
         heading=heading,
         message=message,
+        generated=_fmt_dt(datetime.now().astimezone()),
+        css=Markup(_static("report.css")),
+    )
+
+
+def render_install_page(domain: str, done: list[tuple[bool, str]], warnings: list[str]) -> str:
+    """The install page of the app with an interface: what the server did, then
+    ``BX24.installFinish()`` in the browser."""
+    template = _environment().get_template("install.html.j2")
+    return template.render(
+        title=f"Установка callcoach · {domain}",
+        domain=domain,
+        done=done,
+        warnings=warnings,
         generated=_fmt_dt(datetime.now().astimezone()),
         css=Markup(_static("report.css")),
     )

@@ -31,6 +31,7 @@ from callcoach.b24.errors import (
     NotFound,
     OperationTimeLimit,
     QueryLimitExceeded,
+    ValidationFailed,
 )
 from callcoach.b24.values import as_float, as_int
 from callcoach.config import Settings
@@ -48,7 +49,15 @@ ENTITY_PREFERENCE = (2, 1, 3, 4)  # a deal first, then lead, contact, company
 # A transport error (timeout, broken connection) is not among them: the write may have run.
 TRANSIENT = (InternalServerError, QueryLimitExceeded, OperationTimeLimit, ExpiredToken)
 # Errors no retry can mend: the job fails with the reason at once.
-PERMANENT = (ForbiddenDownload, DownloadTooLarge, AccessDenied, InsufficientScope, MethodNotFound, NotFound)
+PERMANENT = (
+    ForbiddenDownload,
+    DownloadTooLarge,
+    AccessDenied,
+    InsufficientScope,
+    MethodNotFound,
+    NotFound,
+    ValidationFailed,  # ERROR_CORE: the same parameters are refused again
+)
 
 
 class Skip(Exception):
@@ -138,7 +147,11 @@ class CallFlow:
         # Recordings come only from the portal's own host (its Drive), never from elsewhere.
         allowed = {urlsplit(portal.client_endpoint).netloc, portal.domain}
         await client.download(
-            url, dest, max_bytes=self.d.settings.max_recording_mb * 1024 * 1024, allowed_hosts=allowed
+            url,
+            dest,
+            max_bytes=self.d.settings.max_recording_mb * 1024 * 1024,
+            allowed_hosts=allowed,
+            referer=f"https://{portal.domain}/",  # general-principles.md: the portal's address
         )
         entity_type, entity_id = await self.find_entity(client, call)
         return "transcribing", {
@@ -246,14 +259,16 @@ class CallFlow:
         # the intent looks for its marker on the timeline before it writes.
         mark = fmt.marker(job.call_id)
         if "comment-intent" in done:
-            existing = await client.call(
+            # crm-timeline-comment-list.md: pages of 50 by start; newest first, on any page
+            existing = client.iter_pages(
                 "crm.timeline.comment.list",
                 {
                     "filter": {"ENTITY_ID": job.entity_id, "ENTITY_TYPE": job.entity_type},
                     "select": ["ID", "COMMENT"],
+                    "order": {"ID": "DESC"},
                 },
             )
-            for item in existing if isinstance(existing, list) else []:
+            async for item in existing:
                 if mark in str(item.get("COMMENT", "")):
                     await self._save(job, comment_id=as_int(item.get("ID")))
                     return

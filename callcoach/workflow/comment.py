@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from callcoach.bot.formatting import text_to_bbcode
 from callcoach.pipeline.models import Findings
 
 SENTIMENT_RU = {"positive": "позитивный", "neutral": "нейтральный", "negative": "негативный"}
@@ -49,7 +50,7 @@ def timeline_comment(findings: Findings, *, call_id: str, page_url: str | None) 
                 f"[i]«{bb_escape(obj.quote)}»[/i]"
             )
             if obj.recommendation:
-                lines.append(f"   Как ответить: {bb_escape(obj.recommendation)}")
+                lines.append(f"   Как ответить: {text_to_bbcode(obj.recommendation)}")
     else:
         lines.append("Возражений клиента не найдено.")
     if findings.new_category_candidates:
@@ -59,8 +60,8 @@ def timeline_comment(findings: Findings, *, call_id: str, page_url: str | None) 
     if findings.speakers_known:
         share = round(stats.talk_ratio * 100)
         lines.append(f"Доля речи менеджера: {share}% · вопросов менеджера: {stats.manager_questions}")
-    if findings.summary:
-        lines.append(f"Итог: {bb_escape(findings.summary)}")
+    if findings.summary:  # an LLM may write it, in Markdown
+        lines.append(f"Итог: {text_to_bbcode(findings.summary)}")
     if page_url:
         lines.append(f"[url={page_url}]Полный разбор звонка[/url]")
     lines.append(f"[i]{marker(call_id)}[/i]")
@@ -78,7 +79,7 @@ def manager_tip(findings: Findings, *, page_url: str | None) -> str:
             f"{mark} [b]{bb_escape(obj.category_name or obj.category)}[/b]: «{bb_escape(obj.quote)}»"
         )
         if obj.recommendation:
-            lines.append(f"→ {bb_escape(obj.recommendation)}")
+            lines.append(f"→ {text_to_bbcode(obj.recommendation)}")
     if page_url:
         lines.append(f"[url={page_url}]Полный разбор[/url]")
     return "\n".join(lines)

@@ -59,6 +59,7 @@ async def test_install_and_bound_events(portal: FakePortal, session: aiohttp.Cli
 
 async def test_bots_and_ai_engine(portal: FakePortal, session: aiohttp.ClientSession, receiver) -> None:
     server, got = receiver
+    portal.app_installed = True  # as after an install: no event is sent before (installation-finish.md)
     client = B24Client.for_portal(
         session, portal.credentials(), client_id=portal.client_id, client_secret=portal.client_secret
     )
@@ -89,7 +90,7 @@ async def test_bots_and_ai_engine(portal: FakePortal, session: aiohttp.ClientSes
     )
     assert [e["data"]["message"]["text"] for e in page["events"]] == ["two"]
 
-    with pytest.raises(B24Error):
+    with pytest.raises(B24Error) as failed:
         await client.call(
             "ai.engine.register",
             {
@@ -99,10 +100,14 @@ async def test_bots_and_ai_engine(portal: FakePortal, session: aiohttp.ClientSes
                 "completions_url": str(server.make_url("/ai?k=bad")),
             },
         )
+    assert failed.value.code == "ENGINE_REGISTER_ERROR_COMPLETIONS_URL_FAIL"
     good = str(server.make_url("/ai?k=good"))
     await client.call(
         "ai.engine.register", {"name": "C", "code": "c", "category": "text", "completions_url": good}
     )
-    with pytest.raises(B24Error):
-        await client.call("ai.engine.register", {"name": "C", "code": "c", "completions_url": good})
+    with pytest.raises(B24Error) as again_:
+        await client.call(
+            "ai.engine.register", {"name": "C", "code": "c", "category": "text", "completions_url": good}
+        )
+    assert again_.value.code == "ENGINE_REGISTER_ERROR_CODE_UNIQUE"  # ai-engine-register.md
     assert [e["code"] for e in await client.call("ai.engine.list")] == ["c"]

@@ -1,17 +1,24 @@
 """A faithful fake Bitrix24 portal: a real aiohttp server on 127.0.0.1 with in-memory state.
 
-Speaks the contract in ``/work/shared/docs/bitrix24-contract.md``: OAuth token endpoint, REST
-methods (OAuth ``/rest/{method}`` and inbound webhook ``/rest/{user}/{secret}/{method}``), ``batch``
-with ``$result[..]`` references, the leaky-bucket limit (503 or 429 ``QUERY_LIMIT_EXCEEDED``),
-error injection, signed recording downloads, and outbound deliveries (install, events, bot events)
-form-encoded the way PHP ``http_build_query`` does it.
+Follows the official REST docs (``bitrix24/b24restdocs``; each behaviour names its page) and the
+contract in ``/work/shared/docs/bitrix24-contract.md``: an OAuth server that renews only the
+refresh tokens it issued (shared by several fakes with ``oauth_server=``, as oauth.bitrix.info
+is), REST methods (OAuth ``/rest/{method}`` and inbound webhook ``/rest/{user}/{secret}/{method}``)
+taking exactly their documented parameters (unknown keys ignored), ``batch`` with ``$result[..]``
+references, the leaky-bucket limit (503 or 429 ``QUERY_LIMIT_EXCEEDED``), the documented error
+codes (``ERROR_CORE``, ``ENGINE_REGISTER_ERROR_*``...), error injection, signed
+``/rest/download.json`` links that answer an nginx 404 page without the download headers, both
+install forms (``install``: ONAPPINSTALL; ``install_in_frame``: the install page, then
+``BX24.installFinish()``, before which no event is sent), and outbound deliveries (events, bot
+events) form-encoded the way PHP ``http_build_query`` does it.
 
 Like Bitrix24, list rows carry numbers as strings (``"ID": "17"``); cast where you read them.
 
 Counters for assertions: ``requests`` (HTTP REST requests: (method, monotonic time)), ``calls``
 (every method run, batch commands included: (method, params)), ``count(method)`` (over ``calls``),
 ``comments``, ``bot_messages``, ``layout_blocks``, ``transcriptions``, ``bindings``,
-``ai_engines``, ``refresh_count``, ``downloads``, ``notifications``, ``im_messages``.
+``ai_engines``, ``refresh_count``, ``downloads``, ``refused_downloads``, ``notifications``,
+``im_messages``, ``withheld_events``, ``install_finish_calls``.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -42,6 +49,11 @@ from tests.fakes.local_http import serve_locally
 PAGE = 50
 MSK = timezone(timedelta(hours=3))
 MAX_BOT_MESSAGE = 20_000
+# what nginx answers for a missing file: the body a download without the right headers may get
+NGINX_404 = (
+    "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n"
+    "<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
 
 
 class FakeError(Exception):
@@ -213,7 +225,7 @@ def _parse_dt(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=MSK)
 
 
-_OP_RE = re.compile(r"^(>=|<=|><|!=|>|<|=|!|%)?(.+)$")
+_OP_RE = re.compile(r"^(>=|<=|><|!=|!@|>|<|=|!|@|%)?(.+)$")
 
 
 def _match_filter(row: Mapping[str, Any], flt: Mapping[str, Any]) -> bool:
@@ -228,14 +240,14 @@ def _match_filter(row: Mapping[str, Any], flt: Mapping[str, Any]) -> bool:
             if not (_cmp(actual, lo) >= 0 and _cmp(actual, hi) <= 0):
                 return False
             continue
-        if op in ("=", "!", "!="):
+        if op in ("=", "!", "!=", "@", "!@"):
             options = (
                 expected
                 if isinstance(expected, (list, tuple))
                 else (list(expected.values()) if isinstance(expected, dict) else [expected])
             )
             hit = any(_cmp(actual, o) == 0 for o in options)
-            if hit != (op == "="):
+            if hit != (op in ("=", "@")):
                 return False
             continue
         if op == "%":
@@ -293,6 +305,8 @@ class FakePortal:
         application_token: str | None = None,
         webhook_user_id: int = 1,
         ai_check_timeout_s: float = 5.0,
+        oauth_server: FakePortal | None = None,
+        bare_download_status: int = 200,
     ) -> None:
         self.rate, self.burst = rate, burst
         self.limit_status = limit_status
@@ -303,11 +317,27 @@ class FakePortal:
         self.webhook_user_id = webhook_user_id
         self.webhook_secret = secrets.token_hex(8)
         self.ai_check_timeout_s = ai_check_timeout_s
+        # settings/how-to-call-rest-api/general-principles.md: a download without the browser-like
+        # headers may get "the Content-Disposition header with a file name but the response body
+        # contains an Nginx 404"; the status is not documented: 200 (the hard case) by default.
+        self.bare_download_status = bare_download_status
+        self.refused_downloads: list[dict[str, str]] = []
+        # settings/app-installation/installation-finish.md: an app with an interface is "not
+        # installed" until its install page calls BX24.installFinish(); an "API only" app is
+        # installed at once by its ONAPPINSTALL callback. Until then no event is sent.
+        self.app_installed = False
+        self.install_finish_calls = 0
+        self.withheld_events: list[dict[str, Any]] = []
         self.scope = "crm,telephony,disk,user_brief,department,imbot,im,ai_admin,placement"
 
-        # tokens: access → {"expired": bool, "user_id": int}; refresh tokens single use
+        # tokens: access → {"expired": bool, "user_id": int}; refresh tokens single use.
+        # One OAuth server issues and renews the tokens of many portals, as oauth.bitrix.info does
+        # (settings/oauth/auto-renewal.md): ``oauth_server`` is the fake whose /oauth/token/ plays
+        # it (this portal itself by default). It renews only refresh tokens it issued, and answers
+        # with the member_id and endpoints of the portal the token belongs to.
         self._access: dict[str, dict[str, Any]] = {}
-        self._refresh: set[str] = set()
+        self._oauth: FakePortal = oauth_server or self
+        self._refresh_owner: dict[str, FakePortal] = {}  # on the OAuth server: refresh → portal
         self.access_token = ""
         self.refresh_token = ""
         self.refresh_count = 0
@@ -356,7 +386,7 @@ class FakePortal:
     async def start(self) -> FakePortal:
         app = web.Application(client_max_size=50 * 1024 * 1024, middlewares=[self.faults.middleware])
         app.router.add_route("GET", "/oauth/token/", self._token)
-        app.router.add_route("GET", "/disk/downloadFile/{file_id}/", self._download)
+        app.router.add_route("GET", "/rest/download.json", self._download)
         app.router.add_route("*", "/rest/{tail:.*}", self._rest)
         self._runner, self.port = await serve_locally(app, access_log=None)
         self._session = aiohttp.ClientSession()
@@ -389,12 +419,14 @@ class FakePortal:
 
     @property
     def server_endpoint(self) -> str:
+        # The OAuth server's REST address (https://oauth.bitrix.info/rest/ on the real one);
         # B24Client derives "{url}/oauth/token/" from it (trailing /rest/ → /oauth/token/).
-        return f"{self.url}/rest/"
+        return f"{self._oauth.url}/rest/"
 
     @property
     def oauth_url(self) -> str:
-        return f"{self.url}/oauth/token/"
+        """The token endpoint of this portal's OAuth server (CALLCOACH_OAUTH_URL in tests)."""
+        return f"{self._oauth.url}/oauth/token/"
 
     @property
     def webhook_url(self) -> str:
@@ -421,7 +453,9 @@ class FakePortal:
 
     def revoke_refresh_tokens(self) -> None:
         """Every refresh now answers invalid_grant (the app was removed / token too old)."""
-        self._refresh.clear()
+        owners = self._oauth._refresh_owner
+        for token in [t for t, owner in owners.items() if owner is self]:
+            del owners[token]
 
     def fail_next(
         self,
@@ -553,7 +587,12 @@ class FakePortal:
         )
         if data is not None:
             file_id = next(self._ids)
-            self.files[file_id] = {"data": data, "name": f"{call_id}.mp3", "token": secrets.token_hex(12)}
+            self.files[file_id] = {
+                "id": file_id,
+                "data": data,
+                "name": f"{call_id}.mp3",
+                "token": f"disk|{secrets.token_urlsafe(24)}",
+            }
             call.record_file_id = file_id
         if crm_activity_id is not None:
             owner = call.bindings[0] if call.bindings else (3, crm_entity_id or 0)
@@ -596,7 +635,7 @@ class FakePortal:
     def _issue_tokens(self, user_id: int = 1) -> tuple[str, str]:
         access, refresh = secrets.token_hex(24), secrets.token_hex(24)
         self._access[access] = {"expired": False, "user_id": user_id}
-        self._refresh.add(refresh)
+        self._oauth._refresh_owner[refresh] = self
         return access, refresh
 
     def _auth_block(self, *, with_tokens: bool = True, user_id: int = 1) -> dict[str, Any]:
@@ -623,6 +662,9 @@ class FakePortal:
         return block
 
     async def _token(self, request: web.Request) -> web.Response:
+        """The OAuth server's renewal (settings/oauth/auto-renewal.md): GET with grant_type,
+        client_id, client_secret, refresh_token. Only refresh tokens this server issued are
+        renewed, each once; the answer names the portal the token belongs to."""
         q = request.query
         if q.get("grant_type") != "refresh_token":
             return web.json_response({"error": "unsupported_grant_type"}, status=400)
@@ -630,39 +672,71 @@ class FakePortal:
             return web.json_response(
                 {"error": "invalid_client", "error_description": "Invalid client credentials"}, status=401
             )
-        refresh = q.get("refresh_token", "")
-        if refresh not in self._refresh:
+        owner = self._refresh_owner.pop(q.get("refresh_token", ""), None)  # single use
+        if owner is None:
             return web.json_response(
                 {"error": "invalid_grant", "error_description": "Invalid refresh token"}, status=400
             )
-        self._refresh.discard(refresh)  # single use
-        self.access_token, self.refresh_token = self._issue_tokens()
-        self.refresh_count += 1
+        owner.access_token, owner.refresh_token = owner._issue_tokens()
+        owner.refresh_count += 1
         return web.json_response(
             {
-                "access_token": self.access_token,
-                "refresh_token": self.refresh_token,
+                "access_token": owner.access_token,
+                "refresh_token": owner.refresh_token,
                 "expires": int(time.time()) + 3600,
                 "expires_in": 3600,
-                "scope": self.scope,
+                "scope": owner.scope,
+                # auto-renewal.md: "domain" is the authorization server's domain
+                # (oauth.bitrix.info), not the portal's; the portal is in client_endpoint.
                 "domain": self.domain,
                 "server_endpoint": self.server_endpoint,
                 "status": "L",
-                "client_endpoint": self.client_endpoint,
-                "member_id": self.member_id,
+                "client_endpoint": owner.client_endpoint,
+                "member_id": owner.member_id,
                 "user_id": 1,
             }
         )
 
     # --- downloads -----------------------------------------------------------------------------
+    _TECHNICAL_AGENT = re.compile(r"^(python|aiohttp|curl|wget|go-http|java|okhttp)[/-]|aiohttp/", re.I)
+
+    def _download_headers_missing(self, request: web.Request) -> list[str]:
+        """settings/how-to-call-rest-api/general-principles.md: a signed download link is fetched
+        with ``User-Agent: integration-name/version`` (not empty, not a technical value),
+        ``Accept: */*`` (or the file's MIME type), ``Accept-Language`` and
+        ``Referer: https://<portal>/``. What is missing, by name."""
+        h = request.headers
+        missing = []
+        agent = h.get("User-Agent", "").strip()
+        if not agent or self._TECHNICAL_AGENT.search(agent):
+            missing.append("User-Agent")
+        if not h.get("Accept", "").strip():
+            missing.append("Accept")
+        if not h.get("Accept-Language", "").strip():
+            missing.append("Accept-Language")
+        referer = h.get("Referer", "")
+        if urlsplit(referer).netloc.lower() != self.domain.lower():
+            missing.append("Referer")
+        return missing
+
     async def _download(self, request: web.Request) -> web.StreamResponse:
-        file_id = _int(request.match_info["file_id"], 0) or 0
-        meta = self.files.get(file_id)
-        if meta is None or request.query.get("token") != meta["token"]:
+        """``DOWNLOAD_URL`` of disk.file.get (api-reference/disk/file/disk-file-get.md):
+        ``/rest/download.json?auth=…&token=disk|…``, signed: a wrong token is a 404."""
+        meta = next((m for m in self.files.values() if request.query.get("token") == m["token"]), None)
+        if meta is None or request.query.get("auth") not in self._access:
             return web.Response(status=404, text="not found")
+        missing = self._download_headers_missing(request)
+        if missing:
+            self.refused_downloads.append({"missing": ", ".join(missing), "name": meta["name"]})
+            return web.Response(
+                status=self.bare_download_status,
+                body=NGINX_404.encode(),
+                content_type="text/html",
+                headers={"Content-Disposition": f'attachment; filename="{meta["name"]}"'},
+            )
         if self._download_failures:
             return web.Response(status=self._download_failures.popleft(), text="error")
-        self.downloads.append(file_id)
+        self.downloads.append(meta["id"])
         return web.Response(
             body=meta["data"],
             content_type="audio/mpeg",
@@ -684,6 +758,7 @@ class FakePortal:
         }
 
     def _bucket_admit(self) -> bool:
+        # settings/performance/limits.md: a leaky bucket per portal, 2/s drain and burst 50
         now = time.monotonic()
         self._level = max(0.0, self._level - (now - self._level_at) * self.rate)
         self._level_at = now
@@ -741,7 +816,7 @@ class FakePortal:
                 return err(FakeError("invalid_token", "Unable to get application by token", 401))
             if info["expired"]:
                 return err(FakeError("expired_token", "The access token provided has expired.", 401))
-            ctx = {"webhook": False, "user_id": info["user_id"]}
+            ctx = {"webhook": False, "user_id": info["user_id"], "token": str(token)}
         if self.enforce_limit and not self._bucket_admit():
             self.rejected.append((method, time.monotonic()))
             return err(FakeError("QUERY_LIMIT_EXCEEDED", "Too many requests", self.limit_status))
@@ -797,6 +872,7 @@ class FakePortal:
     _REF_RE = re.compile(r"\$result\[([^\[\]]+)\]((?:\[[^\[\]]*\])*)")
 
     async def _batch(self, params: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+        # settings/how-to-call-rest-api/batch.md: at most 50 commands, $result[key][field] references
         self.calls.append(("batch", params))
         cmd = params.get("cmd") or {}
         if isinstance(cmd, list):
@@ -889,13 +965,15 @@ class FakePortal:
 
     # --- common methods ----------------------------------------------------------------------------
     def m_app_info(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/common/system/app-info.md; INSTALLED is false until installFinish
+        # (settings/app-installation/installation-finish.md)
         self._require_app(ctx, "app.info")
         return {
             "ID": 7,
             "CODE": self.client_id,
             "VERSION": 1,
             "STATUS": "L",
-            "INSTALLED": True,
+            "INSTALLED": self.app_installed,
             "PAYMENT_EXPIRED": "N",
             "DAYS": None,
             "LANGUAGE_ID": "ru",
@@ -903,34 +981,60 @@ class FakePortal:
         }
 
     def m_profile(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/common/users/profile.md
         user = self.users[int(ctx["user_id"])]
         return {"ID": str(user.id), "ADMIN": user.is_admin, "NAME": user.name, "LAST_NAME": user.last_name}
 
     def m_user_current(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/user/user-current.md
         return self.users[int(ctx["user_id"])].row()
 
     def m_user_admin(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/common/users/user-admin.md
         return self.users[int(ctx["user_id"])].is_admin
 
+    # user.add's fields: what user.get filters on when given at the top level without FILTER
+    _USER_FIELDS = frozenset(
+        {"ID", "ACTIVE", "NAME", "LAST_NAME", "EMAIL", "UF_DEPARTMENT", "IS_ONLINE", "USER_TYPE"}
+    )
+
     def m_user_get(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
-        flt = self._filter_of(p)
-        for key in ("ID", "id"):  # user.get also takes ID at the top level
-            if key in p:
-                flt["ID"] = p[key]
+        """api-reference/user/user-get.md: ``sort`` and ``order`` strings, ``FILTER`` (with the
+        ``>``, ``>=``, ``<``, ``<=``, ``@``, ``!``, ``%`` prefixes), ``start`` (pages of 50; -1
+        skips the count, the page's tip), by default ascending ID. The page's own examples write
+        SORT/ORDER and a top-level ``UF_DEPARTMENT``: keys are read case-insensitively and, without
+        FILTER, the top-level user fields filter. Anything else (an ``order`` object) is ignored."""
+        q = {str(k).upper(): v for k, v in p.items()}
+        flt = q.get("FILTER")
+        if isinstance(flt, dict):
+            flt = dict(flt)
+        else:
+            flt = {k: v for k, v in q.items() if k.lstrip("><=!@%") in self._USER_FIELDS}
         rows = [u.row() for u in sorted(self.users.values(), key=lambda u: u.id)]
         rows = [r for r in rows if _match_filter(r, flt)]
-        return self._page(
-            self._sorted(rows, None, p.get("sort", p.get("SORT")), p.get("order", p.get("ORDER"))),
-            p.get("start"),
-        )
+        sort, order = q.get("SORT"), q.get("ORDER")
+        if isinstance(sort, str) and sort:
+            rows = self._sorted(rows, None, sort, order if isinstance(order, str) else "ASC")
+        return self._page(rows, q.get("START"))
+
+    _DEPARTMENT_FILTERS = ("ID", "NAME", "SORT", "PARENT", "UF_HEAD")
 
     def m_department_get(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
-        flt = {k: v for k, v in p.items() if k.upper() in ("ID", "NAME", "PARENT", "UF_HEAD")}
+        """api-reference/departments/department-get.md, exactly: ``sort`` (a field name) and
+        ``order`` (ASC|DESC) strings; filters ``ID``, ``NAME`` (the full name), ``SORT``,
+        ``PARENT``, ``UF_HEAD`` at the top level; ``START`` pages of 50 ((N-1)*50). No filter
+        object and no ``>ID``: like the real portal, an unknown key is ignored."""
+        flt = {k: p[k] for k in self._DEPARTMENT_FILTERS if k in p}
         rows = [d.row() for d in sorted(self.departments.values(), key=lambda d: d.id)]
-        return self._page([r for r in rows if _match_filter(r, flt)], p.get("start"))
+        rows = [r for r in rows if _match_filter(r, flt)]
+        sort, order = p.get("sort"), p.get("order")
+        if isinstance(sort, str) and sort.upper() in self._DEPARTMENT_FILTERS:
+            rows = self._sorted(rows, None, sort, order if isinstance(order, str) else "ASC")
+        return self._page(rows, p.get("START"))
 
     # --- events ------------------------------------------------------------------------------------
     def m_event_bind(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/events/event-bind.md (a duplicate gives ERROR_HANDLER_ALREADY_EXIST)
         self._require_app(ctx, "event.bind")
         event, handler = (
             str(p.get("event") or p.get("EVENT") or "").upper(),
@@ -948,6 +1052,7 @@ class FakePortal:
         return True
 
     def m_event_get(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/events/event-get.md
         self._require_app(ctx, "event.get")
         return [
             {
@@ -960,6 +1065,7 @@ class FakePortal:
         ]
 
     def m_event_unbind(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/events/event-unbind.md
         self._require_app(ctx, "event.unbind")
         event = str(p.get("event") or p.get("EVENT") or "").upper()
         handler = p.get("handler") or p.get("HANDLER")
@@ -972,6 +1078,7 @@ class FakePortal:
         return {"count": before - len(self.bindings)}
 
     def m_event_offline_get(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/events/event-offline-get.md
         self._require_app(ctx, "event.offline.get")
         limit = _int(p.get("limit"), 50) or 50
         clear = str(p.get("clear", "1")) not in ("0", "false")
@@ -987,6 +1094,7 @@ class FakePortal:
         }
 
     def m_event_offline_clear(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/events/event-offline-clear.md
         self._require_app(ctx, "event.offline.clear")
         pid = p.get("process_id")
         self.offline_events = [e for e in self.offline_events if e["PROCESS_ID"] != pid]
@@ -994,6 +1102,7 @@ class FakePortal:
 
     # --- telephony / disk ---------------------------------------------------------------------------
     def m_voximplant_statistic_get(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/telephony/voximplant/voximplant-statistic-get.md (FILTER, SORT, ORDER, start)
         flt = self._filter_of(p)
         rows = []
         for call in sorted(self.calls_by_id.values(), key=lambda c: c.id):
@@ -1006,6 +1115,7 @@ class FakePortal:
         return self._page(rows, p.get("start", p.get("START")))
 
     def m_disk_file_get(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/disk/file/disk-file-get.md (DOWNLOAD_URL: a signed /rest/download.json link)
         file_id = _int(p.get("id", p.get("ID")))
         meta = self.files.get(file_id or -1)
         if meta is None or file_id is None:
@@ -1017,12 +1127,21 @@ class FakePortal:
             "SIZE": str(len(meta["data"])),
             "STORAGE_ID": "1",
             "PARENT_ID": "1",
-            "DOWNLOAD_URL": f"{self.url}/disk/downloadFile/{file_id}/?&ncc=1&token={meta['token']}",
+            # signed with the caller's token: "…/rest/download.json?auth=…&token=disk|…"
+            "DOWNLOAD_URL": f"{self.url}/rest/download.json?"
+            + urlencode({"auth": self._download_auth(ctx), "token": meta["token"]}),
             "DETAIL_URL": f"{self.url}/docs/file/{meta['name']}",
         }
 
+    def _download_auth(self, ctx: Mapping[str, Any]) -> str:
+        # a webhook call has no access token: its links carry one the portal makes up
+        return str(ctx.get("token") or self._issue_tokens(self.webhook_user_id)[0])
+
     def m_telephony_call_attachtranscription(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/telephony/telephony-call-attach-transcription.md
         call_id = p.get("CALL_ID")
+        if not call_id:  # the validation error the core answers as ERROR_CORE
+            raise FakeError("ERROR_CORE", "CALL_ID should be set", 400)
         if call_id not in self.calls_by_id:
             raise FakeError("ERROR_NOT_FOUND", "Call is not found", 400)
         messages = p.get("MESSAGES")
@@ -1037,6 +1156,7 @@ class FakePortal:
 
     # --- CRM ---------------------------------------------------------------------------------------
     def m_crm_activity_binding_list(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/crm/timeline/activities/binding/crm-activity-binding-list.md
         activity_id = _int(p.get("activityId"))
         for call in self.calls_by_id.values():
             if call.crm_activity_id is not None and call.crm_activity_id == activity_id:
@@ -1046,23 +1166,27 @@ class FakePortal:
         raise FakeError("NOT_FOUND", "Activity not found", 400)
 
     def m_crm_activity_get(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/crm/timeline/activities/activity-base/crm-activity-get.md
         act = self.activities.get(_int(p.get("id", p.get("ID"))) or -1)
         if act is None:
             raise FakeError("ERROR_NOT_FOUND", "Not found", 400)
         return act
 
     def m_crm_deal_get(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/crm/deals/crm-deal-get.md
         deal = self.deals.get(_int(p.get("id", p.get("ID"))) or -1)
         if deal is None:
             raise FakeError("ERROR_NOT_FOUND", "Not found", 400)
         return deal
 
     def m_crm_deal_list(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/crm/deals/crm-deal-list.md
         rows = [d for d in self.deals.values() if _match_filter(d, self._filter_of(p))]
         rows = self._sorted(sorted(rows, key=lambda d: int(d["ID"])), p.get("order"))
         return self._page(rows, p.get("start"))
 
     def m_crm_timeline_comment_add(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/crm/timeline/comments/crm-timeline-comment-add.md (ENTITY_TYPE lowercase)
         fields = p.get("fields") or p.get("FIELDS") or {}
         etype, eid, text = fields.get("ENTITY_TYPE"), _int(fields.get("ENTITY_ID")), fields.get("COMMENT")
         if etype not in ("deal", "lead", "contact", "company") or not eid or not text:
@@ -1085,10 +1209,22 @@ class FakePortal:
         return comment_id
 
     def m_crm_timeline_comment_list(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        """api-reference/crm/timeline/comments/crm-timeline-comment-list.md: ``filter``
+        (ENTITY_ID and ENTITY_TYPE required), ``order`` object on ID/CREATED/AUTHOR_ID, ``start``
+        pages of 50."""
+        flt = self._filter_of(p)
+        if not flt.get("ENTITY_ID") or not flt.get("ENTITY_TYPE"):
+            raise FakeError("ERROR_CORE", "ENTITY_ID and ENTITY_TYPE are required in filter", 400)
         rows = [{**c, "ID": str(c["ID"]), "ENTITY_ID": str(c["ENTITY_ID"])} for c in self.comments]
-        return self._page([r for r in rows if _match_filter(r, self._filter_of(p))], p.get("start"))
+        rows = [r for r in rows if _match_filter(r, flt)]
+        order = p.get("order")
+        if isinstance(order, dict):
+            order = {k: v for k, v in order.items() if str(k).upper() in ("ID", "CREATED", "AUTHOR_ID")}
+        return self._page(self._sorted(rows, order), p.get("start"))
 
     def m_crm_activity_layout_blocks_set(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/crm/timeline/activities/layout-blocks/crm-activity-layout-blocks-set.md:
+        # app context only, at most 20 blocks
         self._require_app(ctx, "crm.activity.layout.blocks.set")
         key = (_int(p.get("entityTypeId")), _int(p.get("entityId")), _int(p.get("activityId")))
         layout = p.get("layout")
@@ -1106,11 +1242,13 @@ class FakePortal:
 
     # --- im ----------------------------------------------------------------------------------------
     def m_im_notify_system_add(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/chats/notifications/im-notify-system-add.md
         nid = next(self._ids)
         self.notifications.append({"ID": nid, "USER_ID": _int(p.get("USER_ID")), "MESSAGE": p.get("MESSAGE")})
         return nid
 
     def m_im_message_add(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/chats/messages/im-message-add.md
         mid = next(self._ids)
         self.im_messages.append({"ID": mid, "DIALOG_ID": p.get("DIALOG_ID"), "MESSAGE": p.get("MESSAGE")})
         return mid
@@ -1126,12 +1264,13 @@ class FakePortal:
         return bot
 
     def m_imbot_v2_bot_register(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/chat-bots/chat-bots-v2/imbot.v2/bots/bot-register.md
         fields = p.get("fields") or {}
         code = fields.get("code")
         if not code:
             raise FakeError("BOT_CODE_REQUIRED", "Bot code is required", 400)
         for bot in self.bots.values():
-            if bot.code == code:  # idempotent: the existing bot, unchanged
+            if bot.code == code:  # bot-register.md: "the existing bot without updating the data"
                 return {"bot": bot.info(), "users": [self._bot_user(bot)]}
         props = fields.get("properties") or {}
         if not props.get("name"):
@@ -1143,6 +1282,26 @@ class FakePortal:
             raise FakeError("BOT_WEBHOOK_URL_REQUIRED", "Webhook URL is required", 400)
         bot = FakeBot(next(self._ids), code, props["name"], mode, fields.get("webhookUrl"), fields)
         self.bots[bot.id] = bot
+        return {"bot": bot.info(), "users": [self._bot_user(bot)]}
+
+    def m_imbot_v2_bot_update(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        """bot-update.md: ``botId`` and ``fields`` (properties, eventMode, webhookUrl...); a new
+        webhookUrl or eventMode moves the bot's event subscriptions."""
+        bot = self._bot(p)
+        fields = p.get("fields")
+        if not isinstance(fields, dict) or not fields:
+            raise FakeError("BOT_FIELDS_REQUIRED", "Fields are required", 400)
+        mode = fields.get("eventMode", bot.event_mode)
+        if mode not in ("fetch", "webhook"):
+            raise FakeError("BOT_INVALID_EVENT_MODE", "Invalid event mode", 400)
+        url = fields.get("webhookUrl", bot.webhook_url)
+        if mode == "webhook" and not url:
+            raise FakeError("BOT_WEBHOOK_URL_REQUIRED", "Webhook URL is required", 400)
+        props = fields.get("properties")
+        if isinstance(props, dict):
+            bot.fields["properties"] = {**(bot.fields.get("properties") or {}), **props}
+            bot.name = str(props.get("name") or bot.name)
+        bot.event_mode, bot.webhook_url = mode, url if mode == "webhook" else None
         return {"bot": bot.info(), "users": [self._bot_user(bot)]}
 
     @staticmethod
@@ -1157,14 +1316,17 @@ class FakePortal:
         }
 
     def m_imbot_v2_bot_list(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/chat-bots/chat-bots-v2/imbot.v2/bots/bot-list.md
         return {"bots": [b.info() for b in self.bots.values()]}
 
     def m_imbot_v2_bot_unregister(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/chat-bots/chat-bots-v2/imbot.v2/bots/bot-unregister.md
         bot = self._bot(p)
         del self.bots[bot.id]
         return True
 
     def m_imbot_v2_command_register(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/chat-bots/chat-bots-v2/imbot.v2/commands/command-register.md
         bot = self._bot(p)
         fields = p.get("fields") or p
         command = str(fields.get("command") or "").lstrip("/")
@@ -1175,6 +1337,7 @@ class FakePortal:
         return {"command": {"id": bot.commands[command], "command": command, "botId": bot.id}}
 
     def m_imbot_v2_event_get(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/chat-bots/chat-bots-v2/imbot.v2/events/event-get.md (offset confirms earlier events)
         bot = self._bot(p)
         offset = _int(p.get("offset"))
         if offset is not None:  # confirms every event with id < offset
@@ -1185,6 +1348,8 @@ class FakePortal:
         return {"events": events, "nextOffset": next_offset, "hasMore": len(bot.queue) > len(events)}
 
     def m_imbot_v2_chat_message_send(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/chat-bots/chat-bots-v2/imbot.v2/messages/chat-message-send.md:
+        # at most 20,000 characters
         bot = self._bot(p)
         dialog_id = p.get("dialogId")
         fields = p.get("fields") or {}
@@ -1209,20 +1374,43 @@ class FakePortal:
         return {"id": mid, "uuidMap": {}}
 
     def m_imbot_v2_chat_inputaction_notify(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/chat-bots/chat-bots-v2/imbot.v2/ui/chat-input-action-notify.md
         bot = self._bot(p)
         self.input_actions.append({"botId": bot.id, "dialogId": p.get("dialogId")})
         return True
 
     # --- ai ----------------------------------------------------------------------------------------
     async def m_ai_engine_register(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        """api-reference/ai/ai-engine-register.md, with its ENGINE_REGISTER_ERROR_* codes (400)."""
         self._require_admin(ctx)
-        code, url = p.get("code"), p.get("completions_url")
-        if not code or not url or not p.get("name"):
-            raise FakeError("ERROR_ARGUMENT", "name, code and completions_url are required", 400)
-        if p.get("category", "text") not in ("text", "image", "audio"):
-            raise FakeError("ERROR_ARGUMENT", "Unknown category", 400)
+        code, url, name = p.get("code"), p.get("completions_url"), p.get("name")
+        category = p.get("category")
+        if not isinstance(name, str) or not name:
+            raise FakeError("ENGINE_REGISTER_ERROR_NAME", "The `name` key with a string value is required")
+        if not isinstance(code, str) or not code:
+            raise FakeError("ENGINE_REGISTER_ERROR_CODE", "The `code` key with a string value is required")
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", code):
+            raise FakeError(
+                "ENGINE_REGISTER_ERROR_CODE_FORMAT", "The `code` key must contain only characters A-Za-z0-9-_"
+            )
+        if not category:
+            raise FakeError("ENGINE_REGISTER_ERROR_CATEGORY", "The `category` key is required")
+        if category not in ("text", "image", "audio", "call"):
+            raise FakeError(
+                "ENGINE_REGISTER_ERROR_CATEGORY_FORMAT",
+                "The `category` key can contain one of the values: text, image, audio, call",
+            )
+        if not isinstance(url, str) or not url:
+            raise FakeError(
+                "ENGINE_REGISTER_ERROR_COMPLETIONS_URL",
+                "The `completions_url` key with a string value is required",
+            )
+        if "settings" in p and not isinstance(p["settings"], dict):
+            raise FakeError(
+                "ENGINE_REGISTER_ERROR_SETTINGS_FORMAT", "The value of the `settings` key must be valid JSON"
+            )
         if code in self.ai_engines:
-            raise FakeError("ERROR_ENGINE_ALREADY_EXISTS", f"Engine {code} already exists", 400)
+            raise FakeError("ENGINE_REGISTER_ERROR_CODE_UNIQUE", "A record with this `code` already exists.")
         assert self._session is not None
         try:  # the portal checks the endpoint: exactly 200
             async with self._session.get(
@@ -1233,14 +1421,16 @@ class FakePortal:
             status = 0
         if status != 200:
             raise FakeError(
-                "ERROR_COMPLETIONS_URL_FAILED", f"completions_url answered {status or 'nothing'}", 400
+                "ENGINE_REGISTER_ERROR_COMPLETIONS_URL_FAIL",
+                "The value of the `completions_url` key must be a valid URL that returns status 200 "
+                f"upon verification (answered {status or 'nothing'})",
             )
         engine_id = next(self._ids)
         self.ai_engines[code] = {
             "id": engine_id,
-            "name": p["name"],
+            "name": name,
             "code": code,
-            "category": p.get("category", "text"),
+            "category": category,
             "completions_url": url,
             "settings": p.get("settings") or {},
             "app_code": self.client_id,
@@ -1248,9 +1438,11 @@ class FakePortal:
         return engine_id
 
     def m_ai_engine_list(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/ai/ai-engine-list.md
         return list(self.ai_engines.values())
 
     def m_ai_engine_unregister(self, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
+        # api-reference/ai/ai-engine-unregister.md
         self._require_admin(ctx)
         if p.get("code") not in self.ai_engines:
             raise FakeError("ERROR_ENGINE_NOT_FOUND", "Engine not found", 400)
@@ -1275,19 +1467,88 @@ class FakePortal:
         self.deliveries.append(info)
         return info
 
-    async def install(self, app_install_url: str) -> dict[str, Any]:
-        """POST ONAPPINSTALL exactly like Bitrix24 (form-encoded); returns {status, text}."""
-        auth = self._auth_block()
-        auth.pop("user_id", None)
-        auth.pop("expires", None)
-        self.access_token, self.refresh_token = auth["access_token"], auth["refresh_token"]
+    async def install(self, app_install_url: str, *, auth: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The "API only" install (settings/app-installation/local-apps/installation-callback.md,
+        api-reference/common/events/on-app-install.md): one form-encoded ONAPPINSTALL POST at the
+        initial installation path; the app counts as installed at once. ``auth`` overrides fields
+        of the auth block (a forger's request). Returns {status, text}."""
+        block = self._auth_block()
+        block.pop("user_id", None)
+        block.pop("expires", None)
+        if auth is None:
+            self.access_token, self.refresh_token = block["access_token"], block["refresh_token"]
+            self.app_installed = True  # installation-finish.md: no installFinish for API-only apps
+        else:
+            block.update(auth)
         data = {
             "event": "ONAPPINSTALL",
             "data": {"VERSION": "1", "ACTIVE": "Y", "INSTALLED": "Y", "LANGUAGE_ID": "ru"},
             "ts": int(time.time()),
-            "auth": auth,
+            "auth": block,
         }
         return await self._post_form(app_install_url, data)
+
+    # what the install page must do in the browser (installation-finish.md, bx24-install-finish.md)
+    _JS_LIBRARY = re.compile(r"<script[^>]+src=[\"'](?:https:)?//api\.bitrix24\.com/api/v1/?[\"']")
+    _INSTALL_FINISH = re.compile(r"BX24\.installFinish\(\s*\)")
+
+    async def install_in_frame(
+        self,
+        install_path: str,
+        *,
+        user_id: int = 1,
+        form: Mapping[str, Any] | None = None,
+        query: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """An app with an interface (installation-finish.md, local-apps/installation-master.md):
+        the admin opens the app and the portal loads the "initial installation path" in a frame
+        with a POST like any app page (settings/oauth/simple-way.md): DOMAIN, PROTOCOL, LANG,
+        APP_SID in the query; AUTH_ID, AUTH_EXPIRES, REFRESH_ID, SERVER_ENDPOINT,
+        APPLICATION_TOKEN, APPLICATION_SCOPE, member_id, status, PLACEMENT in the body.
+
+        Then the browser runs the page: when it loads the BX24 library and calls
+        ``BX24.installFinish()`` the app becomes installed and events start to flow. ``form`` and
+        ``query`` override fields (a forger's request). Returns {status, text, finished}."""
+        assert self._session is not None, "start() the portal first"
+        access, refresh = self._issue_tokens(user_id)
+        body = {
+            "AUTH_ID": access,
+            "AUTH_EXPIRES": "3600",
+            "REFRESH_ID": refresh,
+            "SERVER_ENDPOINT": self.server_endpoint,
+            "APPLICATION_TOKEN": self.application_token,
+            "APPLICATION_SCOPE": self.scope,
+            "member_id": self.member_id,
+            "status": "L",
+            "PLACEMENT": "DEFAULT",
+            **(form or {}),
+        }
+        params = {
+            "DOMAIN": self.domain,
+            "PROTOCOL": "1" if self.url.startswith("https") else "0",
+            "LANG": "ru",
+            "APP_SID": secrets.token_hex(16),
+            **(query or {}),
+        }
+        if form is None and query is None:
+            self.access_token, self.refresh_token = access, refresh
+        async with self._session.post(
+            install_path, params=params, data=body, timeout=aiohttp.ClientTimeout(total=60)
+        ) as resp:
+            text = await resp.text()
+            info: dict[str, Any] = {"url": install_path, "status": resp.status, "text": text}
+        finished = (
+            resp.status == 200
+            and "text/html" in resp.headers.get("Content-Type", "")
+            and bool(self._JS_LIBRARY.search(text))
+            and bool(self._INSTALL_FINISH.search(text))
+        )
+        if finished and form is None and query is None:
+            self.install_finish_calls += 1
+            self.app_installed = True
+        info["finished"] = finished
+        self.deliveries.append({**info, "event": "INSTALL_PAGE"})
+        return info
 
     async def uninstall(self, url: str, clean: bool = False) -> dict[str, Any]:
         data = {
@@ -1322,7 +1583,12 @@ class FakePortal:
         return await self._post_form(handler_url, payload, json_body=json_body)
 
     async def send_bound_event(self, event: str, data: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Deliver to every online handler bound with event.bind; queue it for offline bindings."""
+        """Deliver to every online handler bound with event.bind; queue it for offline bindings.
+        Nothing is sent while the app is not installed (installation-finish.md: "Events will not
+        be sent to the handler, even after a successful event.bind")."""
+        if not self.app_installed:
+            self.withheld_events.append({"event": event.upper(), "data": dict(data)})
+            return []
         out = []
         for b in list(self.bindings):
             if b["event"] != event.upper():
@@ -1368,6 +1634,9 @@ class FakePortal:
 
     async def _bot_event(self, bot: FakeBot, event: str, data: dict[str, Any]) -> dict[str, Any] | None:
         if bot.event_mode == "webhook" and bot.webhook_url:
+            if not self.app_installed:  # installation-finish.md: no events before installFinish
+                self.withheld_events.append({"event": event, "data": data})
+                return None
             bot_block = {"id": bot.id, "code": bot.code, "auth": self._auth_block()}
             payload = {
                 "event": event,

@@ -54,6 +54,7 @@ async def test_killed_mid_job_and_restarted_still_one_comment(
         "CALLCOACH_DATA_DIR": str(data),
         "CALLCOACH_CLIENT_ID": portal.client_id,
         "CALLCOACH_CLIENT_SECRET": portal.client_secret,
+        "CALLCOACH_OAUTH_URL": portal.oauth_url,
         "CALLCOACH_JOB_LEASE_S": "10",
         "CALLCOACH_SWEEP_MINUTES": "0",
     }

@@ -7,7 +7,7 @@ import pytest
 
 from callcoach.pipeline.models import Category, ProposedCategory
 from callcoach.report.data import CallRecord, ReportInput
-from tests.report.truth import CALLS_DIR, truth_to_findings
+from tests.report.truth import first_set, truth_to_findings
 
 MSK = timezone(timedelta(hours=3))
 DAY0 = date(2025, 3, 3)
@@ -28,7 +28,7 @@ def sample_records() -> list[CallRecord]:
     """dev01..dev12 from truth: dev01-06 by manager 1, dev07-12 by manager 2, four days, mixed
     directions; plus one skipped and one failed call."""
     records: list[CallRecord] = []
-    for i, path in enumerate(sorted(CALLS_DIR.glob("*.json"))):
+    for i, path in enumerate(first_set()):
         truth = json.loads(path.read_text(encoding="utf-8"))
         findings = truth_to_findings(truth, str(path.with_suffix(".mp3")))
         if truth["id"] in HANDLED:

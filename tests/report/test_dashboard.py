@@ -165,7 +165,9 @@ async def test_valid_portal_post_sets_session_and_serves(
         assert resp.status == 200
         data = await resp.json()
         assert data["totals"]["calls"] == 14
-        assert next(c for c in data["calls"] if c["id"] == "dev01")["page_url"] == "calls/100"
+        # the link carries the session too: inside the portal's iframe the cookie may be dropped
+        link = next(c for c in data["calls"] if c["id"] == "dev01")["page_url"]
+        assert link.startswith("calls/100?s=")
     async with client.get(server.make_url("/calls/100")) as resp:
         assert resp.status == 200
         assert "Это очень дорого" in await resp.text()

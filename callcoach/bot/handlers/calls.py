@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from callcoach.bot.context import BotContext
-from callcoach.bot.formatting import bb_escape
+from callcoach.bot.formatting import bb_escape, text_to_bbcode
 from callcoach.bot.router import Router
 from callcoach.pipeline.models import Findings
 from callcoach.storage import Job
@@ -48,7 +48,7 @@ def render_call(job: Job, findings: Findings, page_url: str | None) -> str:
             if obj.manager_reply:
                 lines.append(f"   Ответ менеджера: «{bb_escape(obj.manager_reply)}»")
             if obj.recommendation:
-                lines.append(f"   Как ответить: {bb_escape(obj.recommendation)}")
+                lines.append(f"   Как ответить: {text_to_bbcode(obj.recommendation)}")
     else:
         lines.append("Возражений клиента не найдено.")
     if findings.speakers_known:
@@ -57,7 +57,7 @@ def render_call(job: Job, findings: Findings, page_url: str | None) -> str:
             f"вопросов менеджера: {findings.stats.manager_questions}"
         )
     if findings.summary:
-        lines.append(f"Итог: {bb_escape(findings.summary)}")
+        lines.append(f"Итог: {text_to_bbcode(findings.summary)}")
     if page_url:
         lines.append(f"[url={page_url}]Полный разбор звонка[/url]")
     return "\n".join(lines)
