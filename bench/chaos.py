@@ -55,6 +55,7 @@ class Server:
             "CALLCOACH_DATA_DIR": str(data),
             "CALLCOACH_CLIENT_ID": portal.client_id,
             "CALLCOACH_CLIENT_SECRET": portal.client_secret,
+            "CALLCOACH_OAUTH_URL": portal.oauth_url,
             "CALLCOACH_SWEEP_MINUTES": "0",
             "CALLCOACH_LOG_LEVEL": "WARNING",
             **env,

@@ -65,6 +65,7 @@ async def test_killed_at_random_points_every_call_gets_one_comment(
         "CALLCOACH_DATA_DIR": str(data),
         "CALLCOACH_CLIENT_ID": portal.client_id,
         "CALLCOACH_CLIENT_SECRET": portal.client_secret,
+        "CALLCOACH_OAUTH_URL": portal.oauth_url,  # installs are verified at the fake's OAuth server
         "CALLCOACH_SWEEP_MINUTES": "0",
         "CALLCOACH_RECORD_RETRY_MINUTES": "[0.02, 0.02]",
     }
