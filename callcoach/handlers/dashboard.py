@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from callcoach.b24.client import B24Client
 from callcoach.b24.errors import (
@@ -258,7 +259,8 @@ class _Dashboard:
         if request.method == "POST":
             try:
                 form = await request.post()
-            except (ValueError, LookupError, AssertionError):  # not UTF-8, unknown charset, bad multipart
+            # not UTF-8, an unknown charset, a broken or endless multipart
+            except (ValueError, LookupError, AssertionError, HttpProcessingError):
                 raise web.HTTPBadRequest(text="the form cannot be read") from None
             fields.update({k: v for k, v in form.items() if isinstance(v, str)})
         return fields

@@ -307,6 +307,7 @@ def test_oversized_bodies_are_refused_with_a_reason(served: Served, client: Clie
     for path in ROUTES_TAKING_BODIES:
         for size in (2 * 1024 * 1024 + 10, 5 * 1024 * 1024):
             body = b"a=" + b"x" * size
-            status, answer = Client(served.port).send("POST", path, body, "application/x-www-form-urlencoded")
-            assert_refused(status, answer, f"{path} with {size} bytes")
+            for content_type in ("application/x-www-form-urlencoded", "multipart/form-data; boundary=z"):
+                status, answer = Client(served.port).send("POST", path, body, content_type)
+                assert_refused(status, answer, f"{path} with {size} bytes of {content_type}")
     assert served.stored() == before
