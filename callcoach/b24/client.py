@@ -47,7 +47,7 @@ from .errors import (
     error_from_response,
 )
 from .query import php_query
-from .throttle import LeakyBucket
+from .throttle import LeakyBucket, Throttle
 from .values import as_int
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ DEFAULT_USER_AGENT = "callcoach/0.1"
 class ClientOptions(TypedDict, total=False):
     """How a client behaves, whatever its mode (see ``B24Client.__init__``)."""
 
-    throttle: LeakyBucket | None  # shared per portal; built from rate/burst when absent
+    throttle: Throttle | None  # shared per portal; built from rate/burst when absent
     rate: float
     burst: int
     timeout_s: float
@@ -119,7 +119,7 @@ class B24Client:
         endpoint: str,
         *,
         refresher: TokenRefresher | None,
-        throttle: LeakyBucket,
+        throttle: Throttle,
         timeout_s: float = 30.0,
         max_retries: int = 5,
         transport_retries: int = 2,
@@ -252,6 +252,9 @@ class B24Client:
                 await self._refresher.refresh(token or "")
                 continue
             except (QueryLimitExceeded, OperationTimeLimit) as exc:
+                if isinstance(exc, OperationTimeLimit) and exc.reset_at:
+                    # every process of this portal holds the method (as long as we would wait)
+                    self.throttle.block(method, min(exc.reset_at, time.time() + self.max_wait_s))
                 if limit_retries >= self.max_retries:
                     raise
                 limit_retries += 1
@@ -286,7 +289,7 @@ class B24Client:
 
     async def _post(self, method: str, params: Mapping[str, Any], token: str | None) -> dict[str, Any]:
         """One HTTP attempt; returns the decoded body or raises the typed error."""
-        await self.throttle.acquire()
+        await self.throttle.acquire(method)
         payload = dict(params)
         if token is not None:
             payload["auth"] = token
