@@ -41,7 +41,7 @@ from callcoach.portal_clients import PortalClients
 from callcoach.report.source import StoreDashboardSource
 from callcoach.storage import Job, Store
 from callcoach.storage.portals import Portal
-from callcoach.workflow.batched_io import WriteBatcher
+from callcoach.workflow.batched_io import PortalBatcher
 from callcoach.workflow.call_flow import CallFlow, FlowDeps
 from callcoach.workflow.intake import Intake
 from callcoach.workflow.retention import remove_old_audio
@@ -115,9 +115,9 @@ async def build_services(settings: Settings, *, analyzer: Any = None) -> Service
         analyzer=analyzer,
     )
     services.extras["executor"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
-    write_batch = WriteBatcher()
-    services.extras["write_batch"] = write_batch
-    services.extras.setdefault("closers", []).append(write_batch.close)
+    write_batch, read_batch = PortalBatcher(), PortalBatcher(idempotent=True)
+    services.extras["write_batch"], services.extras["read_batch"] = write_batch, read_batch
+    services.extras.setdefault("closers", []).extend([write_batch.close, read_batch.close])
     if buckets is not None:
         services.extras["closers"].append(buckets.close)
     if settings.webhook_url:
@@ -195,6 +195,7 @@ def make_flow(services: Services) -> CallFlow:
             notify=services.extras.get("notify"),
             notify_commands=services.extras.get("notify_commands"),
             write_batch=services.extras.get("write_batch"),
+            read_batch=services.extras.get("read_batch"),
             summarize=services.extras.get("summarize"),
             group_proposals=group_proposals,
             on_stage=lambda stage, s: services.metrics.stage_seconds.labels(stage).observe(s),

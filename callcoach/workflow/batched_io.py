@@ -45,8 +45,16 @@ def _rows(value: Any) -> list[dict[str, Any]]:
     return [r for r in value or [] if isinstance(r, dict)] if isinstance(value, list) else []
 
 
-async def lookup_call(client: B24Client, call_id: str, activity_id: int | None) -> CallLookup:
-    """Everything the fetch stage reads about a finished call, in one request."""
+async def lookup_call(
+    client: B24Client,
+    call_id: str,
+    activity_id: int | None,
+    *,
+    batcher: PortalBatcher | None = None,
+    portal_key: str = "",
+) -> CallLookup:
+    """Everything the fetch stage reads about a finished call, in one request (shared with other
+    calls' lookups when a ``batcher`` is given)."""
     commands: dict[str, Command] = {
         "row": ("voximplant.statistic.get", {"FILTER": {"CALL_ID": call_id}}),
         "file": ("disk.file.get", {"id": "$result[row][0][RECORD_FILE_ID]"}),
@@ -56,7 +64,10 @@ async def lookup_call(client: B24Client, call_id: str, activity_id: int | None) 
             {"activityId": activity_id or "$result[row][0][CRM_ACTIVITY_ID]"},
         ),
     }
-    res = await client.batch(commands, idempotent=True)
+    if batcher is not None:
+        res = await batcher.run(client, portal_key, commands)
+    else:
+        res = await client.batch(commands, idempotent=True)
     if "row" in res.errors:
         raise res.errors["row"]
     rows = _rows(res.results.get("row"))
@@ -82,15 +93,18 @@ class _Pending:
     done: asyncio.Future[BatchResult] | None = None
 
 
-class WriteBatcher:
-    """Write-backs to one portal that arrive within ``linger_s`` of each other go out as one batch.
+class PortalBatcher:
+    """Commands for one portal that arrive within ``linger_s`` of each other go out as one batch.
 
     ``run(client, portal_key, commands)`` returns this caller's own results (its keys), or raises
-    what the request raised (each call then retries on its own, as a lone request would).
+    what the request raised (each call then retries on its own, as a lone request would). A
+    caller's ``$result[key]`` references are renamed with its keys. Reads and writes use separate
+    batchers: a batch of reads may be replayed after a transport error, one with a write may not.
     """
 
-    def __init__(self, linger_s: float = 0.25) -> None:
+    def __init__(self, linger_s: float = 0.25, *, idempotent: bool = False) -> None:
         self.linger_s = linger_s
+        self.idempotent = idempotent
         self._open: dict[str, _Pending] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.requests = 0  # batches sent (for the bench)
@@ -100,7 +114,7 @@ class WriteBatcher:
             return BatchResult()
         if len(commands) > MAX_BATCH:  # a call with a very long tip: on its own
             self.requests += -(-len(commands) // MAX_BATCH)
-            return await client.batch_many(dict(commands))
+            return await client.batch_many(dict(commands))  # (references stay within a chunk)
         pending = self._open.get(portal_key)
         if pending is None or len(pending.commands) + len(commands) > MAX_BATCH:
             if pending is not None:
@@ -112,7 +126,8 @@ class WriteBatcher:
             task.add_done_callback(self._tasks.discard)
         prefix = f"c{pending.members}_"
         pending.members += 1
-        pending.commands.update({prefix + key: command for key, command in commands.items()})
+        for key, (method, params) in commands.items():
+            pending.commands[prefix + key] = (method, _renamed(params, commands, prefix))
         if len(pending.commands) >= MAX_BATCH:
             pending.full.set()
         assert pending.done is not None
@@ -133,7 +148,7 @@ class WriteBatcher:
             if self._open.get(portal_key) is pending:
                 del self._open[portal_key]
             self.requests += 1
-            pending.done.set_result(await client.batch(pending.commands))
+            pending.done.set_result(await client.batch(pending.commands, idempotent=self.idempotent))
         except Exception as exc:  # every call in the batch sees what the request raised
             pending.done.set_exception(exc)
         finally:
@@ -144,6 +159,22 @@ class WriteBatcher:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+WriteBatcher = PortalBatcher  # the write-back's batcher (not idempotent)
+
+
+def _renamed(value: Any, keys: Mapping[str, Any], prefix: str) -> Any:
+    """``value`` with ``$result[key]`` references to ``keys`` renamed to ``$result[<prefix>key]``."""
+    if isinstance(value, str) and "$result[" in value:
+        for key in keys:
+            value = value.replace(f"$result[{key}]", f"$result[{prefix}{key}]")
+        return value
+    if isinstance(value, Mapping):
+        return {k: _renamed(v, keys, prefix) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, keys, prefix) for v in value]
+    return value
 
 
 def keyed(step: str, commands: Sequence[Command]) -> dict[str, Command]:

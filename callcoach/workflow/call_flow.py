@@ -34,7 +34,7 @@ from callcoach.pipeline.models import Category, Findings
 from callcoach.storage import Job, Store
 from callcoach.storage.portals import Portal
 from callcoach.workflow import comment as fmt
-from callcoach.workflow.batched_io import Command, WriteBatcher, keyed, lookup_call, step_of
+from callcoach.workflow.batched_io import Command, PortalBatcher, keyed, lookup_call, step_of
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,8 @@ class FlowDeps:
     # the manager's message as REST commands, so the write-back batch carries it (else ``notify``)
     notify_commands: Callable[[Portal, Job, Findings, str | None], list[Command]] | None = None
     # write-backs of calls finishing together share one batch (see batched_io.WriteBatcher)
-    write_batch: WriteBatcher | None = None
+    write_batch: PortalBatcher | None = None
+    read_batch: PortalBatcher | None = None  # and their lookups (idempotent: replayed on errors)
     summarize: Callable[[Findings], Awaitable[str | None]] | None = None
     group_proposals: Callable[[Portal], Awaitable[None]] | None = None
     on_stage: Callable[[str, float], None] | None = None
@@ -114,7 +115,13 @@ class CallFlow:
     async def fetch(self, job: Job, portal: Portal) -> tuple[str, dict[str, Any]]:
         client = self.d.client_for(portal)
         # the row, its file and the activity's bindings: one request (batched_io.lookup_call)
-        found = await lookup_call(client, job.call_id, as_int(job.call.get("CRM_ACTIVITY_ID")))
+        found = await lookup_call(
+            client,
+            job.call_id,
+            as_int(job.call.get("CRM_ACTIVITY_ID")),
+            batcher=self.d.read_batch,
+            portal_key=portal.member_id,
+        )
         row = found.row
         call = {**job.call, **{k: v for k, v in row.items() if v not in (None, "")}}
         # The statistic row is the authority for duration and connection (sweep jobs have no event).

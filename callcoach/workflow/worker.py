@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
@@ -159,8 +159,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     kinds = [k.strip() for k in str(args.queues).split(",") if k.strip()]
     if not kinds or any(k not in KINDS for k in kinds):
         raise ConfigError(f"--queues: expected a comma-separated subset of {', '.join(KINDS)}")
-    concurrency = max(1, int(args.concurrency))
-    runtime = WorkerRuntime(settings, analysis_threads=min(concurrency, 2))
+    serve_worker(settings, kinds, int(args.concurrency))
+    return 0
+
+
+def serve_worker(settings: Settings, kinds: Sequence[str], concurrency: int, *, analyzer: Any = None) -> None:
+    """Load the models, then consume ``kinds`` until a signal stops the worker (Celery's warm
+    shutdown: running calls finish; a second signal or SIGKILL leaves them to other workers)."""
+    concurrency = max(1, concurrency)
+    runtime = WorkerRuntime(settings, analyzer=analyzer, analysis_threads=min(concurrency, 2))
     runtime.start()
     app = runtime.publisher.app
 
@@ -184,4 +191,3 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     finally:
         runtime.stop()
-    return 0
