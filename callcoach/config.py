@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     whisper_device: Literal["auto", "cuda", "cpu"] = "auto"
     whisper_compute_type: str = "auto"
     whisper_batch_size: int = Field(default=8, ge=1)
+    whisper_batched: Literal["auto", "on", "off"] = Field(
+        default="auto", description="faster-whisper's batched pipeline: auto = on a GPU only."
+    )
     whisper_cpu_threads: int = Field(default=0, ge=0)
     language: str = "ru"
     max_audio_seconds: float = Field(default=7200.0, gt=0, description="Longer recordings are refused.")

@@ -19,6 +19,7 @@ import numpy as np
 from callcoach.config import Settings
 from callcoach.pipeline import audio as audio_mod
 from callcoach.pipeline.asr import AsrResult, Transcriber
+from callcoach.pipeline.batched_asr import CallBatcher
 from callcoach.pipeline.cache import FindingsCache, file_hash
 from callcoach.pipeline.errors import PipelineError
 from callcoach.pipeline.grouping import group_candidates
@@ -46,6 +47,8 @@ class Analyzer:
     ) -> None:
         self.settings = settings
         self.transcriber = Transcriber(settings)
+        # with the batched pipeline (GPU), calls analysed at once share ASR passes
+        self.asr = CallBatcher(self.transcriber)
         self._text: TextAnalyzer | None = None
         self._text_lock = threading.Lock()
         # One call at a time per model stage, not per call: with several analysis threads (the
@@ -178,7 +181,7 @@ class Analyzer:
         if float(np.max(np.abs(mono), initial=0.0)) < 1e-4:  # digital silence: nothing to hear
             result = AsrResult(segments=[], language=self.settings.language, duration=decoded.duration)
         else:
-            result = self.transcriber.transcribe(mono)
+            result = self.asr.transcribe(mono)
         times.asr = time.perf_counter() - t0
         return result
 

@@ -167,7 +167,9 @@ def serve_worker(settings: Settings, kinds: Sequence[str], concurrency: int, *, 
     """Load the models, then consume ``kinds`` until a signal stops the worker (Celery's warm
     shutdown: running calls finish; a second signal or SIGKILL leaves them to other workers)."""
     concurrency = max(1, concurrency)
-    runtime = WorkerRuntime(settings, analyzer=analyzer, analysis_threads=min(concurrency, 2))
+    # as many analysis threads as jobs: one in Whisper (batched with the others on a GPU), the
+    # rest decoding or in the text models
+    runtime = WorkerRuntime(settings, analyzer=analyzer, analysis_threads=concurrency)
     runtime.start()
     app = runtime.publisher.app
 
