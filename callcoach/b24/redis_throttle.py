@@ -51,13 +51,13 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
 return 1
 """
 
-# KEYS[1] the method's key; ARGV until (epoch s). Keeps the later of two blocks.
+# KEYS[1] the method's key; ARGV deadline (epoch s). Keeps the later of two blocks.
 _BLOCK = """
-local until = tonumber(ARGV[1])
+local deadline = tonumber(ARGV[1])
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if until > current then
-  local ttl = math.max(1, math.ceil(until - tonumber(redis.call('TIME')[1])) + 1)
-  redis.call('SET', KEYS[1], tostring(until), 'EX', ttl)
+if deadline > current then
+  local ttl = math.max(1, math.ceil(deadline - tonumber(redis.call('TIME')[1])) + 1)
+  redis.call('SET', KEYS[1], tostring(deadline), 'EX', ttl)
 end
 return 1
 """
