@@ -130,7 +130,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     ap.add_argument("--calls", type=int, default=500)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--concurrency", type=int, default=3)
+    ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--analyzer", choices=["light", "real"], default="light")
     ap.add_argument("--rate", type=float, default=2.0)
     ap.add_argument("--burst", type=int, default=50)

@@ -10,9 +10,13 @@ its own exactly-once guard (intent stored, marker looked up), so a redelivered j
 
 Two queues, so that a long analysis never holds up portal writes:
 
-* ``<namespace>.analysis``: the recording's lookups and download, speech recognition and text
-  analysis (the audio stays on the host that analyses it; GPU workers consume this queue);
-* ``<namespace>.io``: the first check and the write-back (portal I/O only, any host).
+* ``<namespace>.analysis``: the first check, the recording's lookups and download, speech
+  recognition and text analysis (the audio stays on the host that analyses it; GPU workers
+  consume this queue);
+* ``<namespace>.io``: the write-back (portal I/O only, any host).
+
+A worker that consumes both queues (the default) carries a call through to its end itself: a job
+moves to the other queue only when its worker does not take that kind of work.
 
 Celery settings, and why:
 
@@ -41,7 +45,7 @@ ANALYSIS, IO = "analysis", "io"
 KINDS = (ANALYSIS, IO)
 # Which kind of worker runs a job in each state (terminal states are nobody's).
 STATE_KIND = {
-    "queued": IO,
+    "queued": ANALYSIS,
     "fetching": ANALYSIS,
     "transcribing": ANALYSIS,
     "analysing": ANALYSIS,

@@ -46,8 +46,16 @@ T = TypeVar("T")
 class WorkerRuntime:
     """The asyncio side of a worker process: start once, then ``run_job`` from any thread."""
 
-    def __init__(self, settings: Settings, *, analyzer: Any = None, analysis_threads: int = 2) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        kinds: Sequence[str] = KINDS,
+        analyzer: Any = None,
+        analysis_threads: int = 2,
+    ) -> None:
         self.settings = settings
+        self.kinds = tuple(kinds)
         self.analyzer = analyzer
         self.analysis_threads = max(1, analysis_threads)
         self.publisher = Publisher(settings)
@@ -109,9 +117,10 @@ class WorkerRuntime:
         return "ran"
 
     async def _hand_off(self, kind: str, owner: str, job: Job) -> bool:
-        """After a stage: a job whose next stage is another kind's goes to that kind's queue."""
+        """After a stage: a job whose next stage is a kind this worker does not take goes to that
+        kind's queue; otherwise this worker goes on with it (no hop, no wait in a queue)."""
         next_kind = kind_of(job.state)
-        if next_kind == kind:
+        if next_kind == kind or next_kind in self.kinds:
             return False
         store = self.services.store
         lease = time.time() + self.settings.dispatch_lease_s
@@ -144,7 +153,7 @@ def register(sub: Any) -> None:
         help="which kinds of work to take: analysis (GPU), io (portal writes), or both (default)",
     )
     parser.add_argument(
-        "--concurrency", type=int, default=3, help="jobs at once (they overlap I/O with analysis)"
+        "--concurrency", type=int, default=4, help="jobs at once (they overlap I/O with analysis)"
     )
     parser.set_defaults(func=run)
 
@@ -169,7 +178,7 @@ def serve_worker(settings: Settings, kinds: Sequence[str], concurrency: int, *, 
     concurrency = max(1, concurrency)
     # as many analysis threads as jobs: one in Whisper (batched with the others on a GPU), the
     # rest decoding or in the text models
-    runtime = WorkerRuntime(settings, analyzer=analyzer, analysis_threads=concurrency)
+    runtime = WorkerRuntime(settings, kinds=kinds, analyzer=analyzer, analysis_threads=concurrency)
     runtime.start()
     app = runtime.publisher.app
 
