@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import socket
@@ -24,6 +25,7 @@ import uuid
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 from callcoach.config import ConfigError, Settings
@@ -63,6 +65,7 @@ class WorkerRuntime:
         self._thread = threading.Thread(target=self._loop.run_forever, name="callcoach-loop", daemon=True)
         self.services: Any = None
         self.runner: Any = None
+        self._retention: asyncio.Task[None] | None = None
         self.ran = 0
 
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
@@ -91,6 +94,17 @@ class WorkerRuntime:
         log.info("models loaded in %.1f s", time.monotonic() - started)
         self.runner = JobRunner(self.settings, services.store, make_flow(services), services.metrics)
         self.services = services
+        self._retention = asyncio.create_task(self._remove_old_audio(), name="audio-retention")
+
+    async def _remove_old_audio(self) -> None:
+        """Recordings live on the worker that fetched them: this worker keeps its own disk to
+        CALLCOACH_KEEP_AUDIO_DAYS (the web tier's retention clears the database's paths)."""
+        while True:
+            cutoff = time.time() - self.settings.keep_audio_days * 86400
+            removed = await asyncio.to_thread(_remove_files_before, self.settings.audio_dir, cutoff)
+            if removed:
+                log.info("retention removed %d recordings from this worker", removed)
+            await asyncio.sleep(6 * 3600)
 
     def run_job(self, job_id: int, kind: str) -> str:
         """The Celery task's body: run what this kind of worker does for the job."""
@@ -137,10 +151,22 @@ class WorkerRuntime:
         from callcoach.app import stop_services
 
         if self.services is not None:
+            if self._retention is not None:
+                self._loop.call_soon_threadsafe(self._retention.cancel)
             self._call(stop_services(self.services), timeout=60)
         self.publisher.close()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+
+
+def _remove_files_before(folder: Path, cutoff: float) -> int:
+    removed = 0
+    for path in folder.glob("*/*") if folder.is_dir() else []:
+        with contextlib.suppress(OSError):
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed
 
 
 def register(sub: Any) -> None:
