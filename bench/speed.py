@@ -111,6 +111,7 @@ def run_concurrent(
     from callcoach.pipeline import audio
 
     durations = {p: audio.decode(p, max_seconds=analyzer.max_audio_s).duration for p in files}
+    analyzer.analyze_file(files[-1])  # warm-up: the first call fits the text classifiers once
     print(
         f"calls at once on {st['device']}/{st['compute_type']} "
         f"({'batched pipeline: calls share ASR passes' if batched else 'sequential decoder'})"
