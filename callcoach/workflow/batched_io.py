@@ -5,8 +5,9 @@ day, so every request a call saves is calls the portal can take.
 * ``lookup_call``: the statistics row, the recording's file and the activity's bindings in one
   request; the later two take their ids from the row through ``$result[row][0][…]`` references,
   which the portal fills in before it runs them (commands of one batch run in order).
-* ``WriteBatcher``: the write-back of a call (comment, layout, transcript, tip) is one batch, and
-  the write-backs of calls that finish together on one portal share one (at most 50 commands).
+* the write-back of a call (comment, layout, transcript, tip) is one batch;
+* ``PortalBatcher``: lookups (or write-backs) of calls that arrive together on one portal share
+  one batch (at most 50 commands).
 
 A batch runs every command even when one fails (``halt=0``); each command answers on its own, so
 a failed layout never hides a posted comment.
@@ -159,9 +160,6 @@ class PortalBatcher:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-WriteBatcher = PortalBatcher  # the write-back's batcher (not idempotent)
 
 
 def _renamed(value: Any, keys: Mapping[str, Any], prefix: str) -> Any:

@@ -71,7 +71,7 @@ class FlowDeps:
     notify: Callable[[Portal, B24Client, Job, Findings, str | None], Awaitable[None]] | None = None
     # the manager's message as REST commands, so the write-back batch carries it (else ``notify``)
     notify_commands: Callable[[Portal, Job, Findings, str | None], list[Command]] | None = None
-    # write-backs of calls finishing together share one batch (see batched_io.WriteBatcher)
+    # write-backs of calls finishing together share one batch (see batched_io.PortalBatcher)
     write_batch: PortalBatcher | None = None
     read_batch: PortalBatcher | None = None  # and their lookups (idempotent: replayed on errors)
     summarize: Callable[[Findings], Awaitable[str | None]] | None = None
@@ -236,7 +236,7 @@ class CallFlow:
                 notify_by_call = self.d.notify is not None
         steps = {name: commands for name, commands in steps.items() if name not in done and commands}
 
-        if "comment" in steps:
+        if "comment" in steps and "comment-intent" not in done:
             # A crash after the portal accepted the comment but before we stored that fact would
             # post it again on resume. So the intent is stored first, and a resumed job that finds
             # the intent looks for its marker on the timeline before it writes.
