@@ -360,10 +360,18 @@ class B24Client:
         }
         if idempotent is None:
             idempotent = all(is_read_method(m) for m, _ in commands.values())
+        # Nested calls count against their own methods' OPERATION_TIME_LIMIT (the outer batch does
+        # not; settings/performance/limits.md): a held method holds the batch that carries it.
+        for method in {m for m, _ in commands.values()}:
+            await self.throttle.unblocked(method)
         response = await self.call_full(
             "batch", {"halt": 1 if halt else 0, "cmd": cmd}, idempotent=idempotent
         )
-        return _parse_batch(response.result)
+        parsed = _parse_batch(response.result)
+        for key, err in parsed.errors.items():
+            if isinstance(err, OperationTimeLimit) and key in commands:
+                self.throttle.block(commands[key][0], time.time() + self.max_wait_s)
+        return parsed
 
     async def batch_many(
         self, commands: Mapping[str, tuple[str, Mapping[str, Any]]], *, halt: bool = False

@@ -63,6 +63,16 @@ return 1
 """
 
 
+# KEYS[1] the method's key: seconds it is still held ("0": not held).
+_HELD = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local blocked = tonumber(redis.call('GET', KEYS[1]) or '0')
+if blocked > now then return tostring(blocked - now) end
+return '0'
+"""
+
+
 class RedisLeakyBucket:
     """``Throttle`` for one portal, shared through Redis. ``key`` names the portal (member id or
     webhook host) under the installation's namespace."""
@@ -82,6 +92,7 @@ class RedisLeakyBucket:
         self._acquire = redis.register_script(_ACQUIRE)
         self._fill = redis.register_script(_FILL)
         self._block = redis.register_script(_BLOCK)
+        self._held = redis.register_script(_HELD)
         self._pending: set[asyncio.Task[Any]] = set()
 
     def _method_key(self, method: str | None) -> str:
@@ -102,6 +113,15 @@ class RedisLeakyBucket:
             # Many processes wake for the same slot: a little spread keeps them from all asking
             # Redis at the same instant.
             await asyncio.sleep(wait + 0.002 + random.random() * 0.02)
+
+    async def unblocked(self, method: str) -> None:
+        if self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        while True:  # another process may push the block further meanwhile: ask again after it
+            wait = float(await self._held(keys=[self._method_key(method)]))
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait + 0.002)
 
     async def level(self) -> float:
         """The bucket's level now (for tests and the bench)."""

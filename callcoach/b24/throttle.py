@@ -29,6 +29,9 @@ class Throttle(Protocol):
     def block(self, method: str, until: float) -> None:
         """The portal answered OPERATION_TIME_LIMIT for ``method``: hold it until ``until`` (epoch s)."""
 
+    async def unblocked(self, method: str) -> None:
+        """Return when ``method`` is not held (a batch carrying it waits; takes no request slot)."""
+
 
 class LeakyBucket:
     """``acquire()`` returns when one more request fits: level + 1 <= capacity, level drains at rate/s.
@@ -68,12 +71,16 @@ class LeakyBucket:
         self._drain()
         return self._level
 
-    async def acquire(self, method: str | None = None) -> None:
-        if method is not None and (until := self._blocked.get(method)) is not None:
+    async def unblocked(self, method: str) -> None:
+        while (until := self._blocked.get(method)) is not None:
             if (wait := until - time.time()) > 0:
                 await asyncio.sleep(wait)
             if self._blocked.get(method) == until:  # not pushed further meanwhile
                 del self._blocked[method]
+
+    async def acquire(self, method: str | None = None) -> None:
+        if method is not None:
+            await self.unblocked(method)
         async with self._lock:
             while True:
                 self._drain()

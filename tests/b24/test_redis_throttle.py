@@ -102,3 +102,25 @@ async def test_operation_time_limit_holds_that_method_only_in_every_process(
 async def test_webhook_secrets_never_reach_redis_keys(buckets: tuple[RedisBuckets, RedisBuckets]) -> None:
     bucket = buckets[0].for_key("webhook:https://portal.example/rest/1/s3cr3t-token/")
     assert "s3cr3t" not in bucket.key and bucket.key.startswith(buckets[0].namespace + ":b24:webhook-")
+
+
+async def test_a_nested_operation_time_limit_holds_the_method_for_the_other_process(
+    session: aiohttp.ClientSession, buckets: tuple[RedisBuckets, RedisBuckets]
+) -> None:
+    async with FakePortal() as portal:
+        portal.add_deal(9)
+        comment = (
+            "crm.timeline.comment.add",
+            {"fields": {"ENTITY_ID": 9, "ENTITY_TYPE": "deal", "COMMENT": "x"}},
+        )
+        a = _client(session, portal, buckets[0].for_key(portal.member_id))
+        b = _client(session, portal, buckets[1].for_key(portal.member_id))
+        a.max_wait_s = b.max_wait_s = 1.0
+        portal.fail_next("crm.timeline.comment.add", "OPERATION_TIME_LIMIT", 429)
+        first = await a.batch({"c": comment})
+        assert first.errors["c"].code == "OPERATION_TIME_LIMIT"
+        await a.call("profile")  # (lets a's hold reach Redis)
+        started = time.monotonic()
+        second = await b.batch({"c": comment})  # the other process waits out a's hold
+        assert time.monotonic() - started >= 0.7
+        assert not second.errors and len(portal.comments) == 1

@@ -83,3 +83,28 @@ async def test_write_backs_over_fifty_commands_split_into_full_batches(
     assert portal.http_count() - before == 2  # 60 commands: 50 (25 calls) + 10
     assert len(portal.comments) == 30 and all(not r.errors for r in results)  # type: ignore[attr-defined]
     assert sorted(c["COMMENT"] for c in portal.comments) == sorted(f"call {n}" for n in range(30))
+
+
+async def test_operation_time_limit_on_a_nested_command_holds_that_method(portal: FakePortal) -> None:
+    portal.add_deal(42)
+    comment = (
+        "crm.timeline.comment.add",
+        {"fields": {"ENTITY_ID": 42, "ENTITY_TYPE": "deal", "COMMENT": "x"}},
+    )
+    portal.fail_next("crm.timeline.comment.add", "OPERATION_TIME_LIMIT", 429)
+    async with aiohttp.ClientSession() as session:
+        client = B24Client.for_portal(
+            session,
+            portal.credentials(),
+            client_id=portal.client_id,
+            client_secret=portal.client_secret,
+            max_wait_s=1.0,
+        )
+        first = await client.batch({"c": comment, "row": ("profile", {})})
+        assert first.errors["c"].code == "OPERATION_TIME_LIMIT" and "row" in first.results
+        started = asyncio.get_running_loop().time()
+        await client.call("profile")  # another method is not held
+        assert asyncio.get_running_loop().time() - started < 0.5
+        second = await client.batch({"c": comment})  # waits out the hold, then goes through
+        assert asyncio.get_running_loop().time() - started >= 0.9
+        assert not second.errors and len(portal.comments) == 1
