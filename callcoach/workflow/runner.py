@@ -12,6 +12,7 @@ import random
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from callcoach.config import Settings
@@ -83,7 +84,11 @@ class JobRunner:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
-    async def process(self, job: Job, owner: str) -> None:
+    async def process(
+        self, job: Job, owner: str, *, hand_off: Callable[[Job], Awaitable[bool]] | None = None
+    ) -> None:
+        """Run ``job`` to its end; ``hand_off(job)`` (scaled out) may pass it on after a stage: True
+        means another worker has it now (its lease went with it)."""
         portal = await self.store.portals.get(job.portal_id)
         with correlated(f"{portal.domain if portal else job.portal_id}:{job.call_id}"):
             if portal is None or not portal.installed:
@@ -125,6 +130,8 @@ class JobRunner:
                     if fresh is None:  # the portal was purged meanwhile
                         return
                     job = fresh
+                    if hand_off is not None and not job.terminal and await hand_off(job):
+                        return
                 await self.store.jobs.release(job.id, owner)
                 self.processed += 1
                 log.info("call %s done", job.call_id)
