@@ -41,6 +41,7 @@ from callcoach.portal_clients import PortalClients
 from callcoach.report.source import StoreDashboardSource
 from callcoach.storage import Job, Store
 from callcoach.storage.portals import Portal
+from callcoach.workflow.batched_io import PortalBatcher
 from callcoach.workflow.call_flow import CallFlow, FlowDeps
 from callcoach.workflow.intake import Intake
 from callcoach.workflow.retention import remove_old_audio
@@ -88,7 +89,16 @@ async def build_services(settings: Settings, *, analyzer: Any = None) -> Service
     store = await Store.open(settings.effective_database_url)
     metrics = Metrics()
     session = aiohttp.ClientSession(headers={"User-Agent": f"{settings.app_name}/{__version__}"})
-    clients = PortalClients(settings, session, store.portals, metrics)
+    buckets = None
+    if settings.redis_url:  # scaled out: one REST budget per portal for every process
+        from callcoach.b24.redis_throttle import RedisBuckets
+
+        buckets = RedisBuckets(
+            settings.redis_url, settings.namespace, settings.rest_rate, settings.rest_burst
+        )
+    clients = PortalClients(
+        settings, session, store.portals, metrics, bucket_factory=buckets.for_key if buckets else None
+    )
     installer = Installer(settings, store, clients)
     closers: list[Any] = []
     if analyzer is None:
@@ -116,6 +126,11 @@ async def build_services(settings: Settings, *, analyzer: Any = None) -> Service
 
     # the intake commits what is queued before the store closes
     services.extras.setdefault("closers", []).extend([services.intake.close, stop_checkpoints, *closers])
+    write_batch, read_batch = PortalBatcher(), PortalBatcher(idempotent=True)
+    services.extras["write_batch"], services.extras["read_batch"] = write_batch, read_batch
+    services.extras.setdefault("closers", []).extend([write_batch.close, read_batch.close])
+    if buckets is not None:
+        services.extras["closers"].append(buckets.close)
     if settings.webhook_url:
         await register_webhook_portal(settings, store)
     return services
@@ -189,6 +204,9 @@ def make_flow(services: Services) -> CallFlow:
             categories_for=categories_for,
             page_url=page_url,
             notify=services.extras.get("notify"),
+            notify_commands=services.extras.get("notify_commands"),
+            write_batch=services.extras.get("write_batch"),
+            read_batch=services.extras.get("read_batch"),
             summarize=services.extras.get("summarize"),
             group_proposals=group_proposals,
             on_stage=lambda stage, s: services.metrics.stage_seconds.labels(stage).observe(s),
@@ -242,16 +260,23 @@ def start_llm_services(services: Services) -> CopilotService:
 
 async def start_background(services: Services, scheduler: AsyncIOScheduler) -> None:
     settings = services.settings
-    loop = asyncio.get_running_loop()
-    gpu.limit_memory(settings.gpu_memory_fraction)
-    # Load the models off the event loop: /healthz answers meanwhile and says they are loading.
-    load = loop.run_in_executor(services.extras["executor"], services.analyzer.load)
-    services.extras["model_load"] = load
-    load.add_done_callback(_log_load_failure)
-    runner = JobRunner(settings, services.store, make_flow(services), services.metrics)
-    services.runner = runner
-    services.intake.wake = runner.wake
-    await runner.start()
+    if settings.broker_url:
+        # Scaled out: this is the web tier; `callcoach worker` processes hold the models and run
+        # the calls, this process publishes them (workflow/celery_app.py).
+        from callcoach.workflow.dispatch import start_dispatcher
+
+        await start_dispatcher(services)
+    else:
+        loop = asyncio.get_running_loop()
+        gpu.limit_memory(settings.gpu_memory_fraction)
+        # Load the models off the event loop: /healthz answers meanwhile and says they are loading.
+        load = loop.run_in_executor(services.extras["executor"], services.analyzer.load)
+        services.extras["model_load"] = load
+        load.add_done_callback(_log_load_failure)
+        runner = JobRunner(settings, services.store, make_flow(services), services.metrics)
+        services.runner = runner
+        services.intake.wake = runner.wake
+        await runner.start()
     if settings.sweep_minutes > 0:
         scheduler.add_job(
             _sweep,

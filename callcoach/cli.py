@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "callcoach.llm.cli",
     "callcoach.report.cli",
     "callcoach.workflow.cli",
+    "callcoach.workflow.worker",
 )
 
 

@@ -71,11 +71,38 @@ class Settings(BaseSettings):
     keep_audio_days: int = Field(default=30, ge=0)
     link_ttl_days: int = Field(default=30, ge=1, description="Lifetime of signed links to call pages.")
 
+    # --- scaling out (see callcoach/workflow/celery_app.py) ---------------------------------
+    broker_url: str = Field(
+        default="",
+        description="amqp://… turns `serve` into the web tier and `callcoach worker` processes run calls.",
+    )
+    redis_url: str = Field(
+        default="", description="redis://… : one REST budget per portal, shared by every process."
+    )
+    namespace: str = Field(
+        default="callcoach",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Prefix of the broker's queue names and of Redis keys (several installs, one broker).",
+    )
+    dispatch_lease_s: int = Field(
+        default=3600,
+        ge=10,
+        description="A published job that no worker took within this time is published again.",
+    )
+    broker_consumer_timeout_s: int = Field(
+        default=1800,
+        ge=60,
+        description="The broker's consumer timeout (RabbitMQ consumer_timeout); one task never runs longer.",
+    )
+
     # --- analysis --------------------------------------------------------------------------
     whisper_model: str = "bundled-base"
     whisper_device: Literal["auto", "cuda", "cpu"] = "auto"
     whisper_compute_type: str = "auto"
     whisper_batch_size: int = Field(default=8, ge=1)
+    whisper_batched: Literal["auto", "on", "off"] = Field(
+        default="auto", description="faster-whisper's batched pipeline: auto = on a GPU only."
+    )
     whisper_cpu_threads: int = Field(default=0, ge=0)
     language: str = "ru"
     max_audio_seconds: float = Field(default=7200.0, gt=0, description="Longer recordings are refused.")

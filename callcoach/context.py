@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from callcoach.installer import Installer
     from callcoach.pipeline.analyzer import Analyzer
     from callcoach.portal_clients import PortalClients
+    from callcoach.workflow.dispatch import Dispatcher
     from callcoach.workflow.intake import Intake
     from callcoach.workflow.runner import JobRunner
 
@@ -34,7 +35,7 @@ class Services:
     analyzer: Analyzer
     # who may see whose calls, cached per portal: one for the chat bot and the dashboard
     directory: Directory = field(default_factory=Directory)
-    runner: JobRunner | None = None
+    runner: JobRunner | Dispatcher | None = None  # Dispatcher: the web tier of a scaled-out install
     llm: Any = None
     copilot: Any = None
     bot: Any = None

@@ -3,12 +3,14 @@ back to the database; and short-lived clients that act with a user's own token."
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import aiohttp
 
 from callcoach import __version__
 from callcoach.b24.auth import PortalCredentials
 from callcoach.b24.client import B24Client
-from callcoach.b24.throttle import LeakyBucket
+from callcoach.b24.throttle import LeakyBucket, Throttle
 from callcoach.config import Settings
 from callcoach.metrics import Metrics
 from callcoach.storage import PortalRepo
@@ -38,19 +40,25 @@ class PortalClients:
         session: aiohttp.ClientSession,
         portals: PortalRepo,
         metrics: Metrics | None = None,
+        *,
+        bucket_factory: Callable[[str], Throttle] | None = None,
     ) -> None:
         self.settings = settings
         self.session = session
         self.portals = portals
         self.metrics = metrics
         self._clients: dict[str, B24Client] = {}
-        self._buckets: dict[str, LeakyBucket] = {}
+        self._buckets: dict[str, Throttle] = {}
+        # in-process by default; scaled out, one bucket in Redis shared by every process
+        self._new_bucket = bucket_factory or (
+            lambda _key: LeakyBucket(settings.rest_rate, settings.rest_burst)
+        )
         self.user_agent = f"{settings.app_name}/{__version__}"
 
-    def _bucket(self, key: str) -> LeakyBucket:
+    def _bucket(self, key: str) -> Throttle:
         # Bitrix24 counts requests per portal, so every client of one portal drains one bucket.
         if key not in self._buckets:
-            self._buckets[key] = LeakyBucket(self.settings.rest_rate, self.settings.rest_burst)
+            self._buckets[key] = self._new_bucket(key)
         return self._buckets[key]
 
     async def _save_tokens(self, creds: PortalCredentials) -> None:

@@ -25,6 +25,9 @@ def register(sub: Any) -> None:
 
 def check(settings: Settings) -> None:
     """What serve needs beyond what the types check."""
+    from callcoach.workflow.celery_app import check_scale_out
+
+    check_scale_out(settings)  # with a broker: PostgreSQL and Redis, or a clear error
     if settings.public_url is None:
         log.warning("CALLCOACH_PUBLIC_URL is not set: the portal cannot reach events, the bot or CoPilot")
     if settings.llm == "gemini" and not settings.gemini_api_key.get_secret_value():

@@ -48,7 +48,7 @@ from .errors import (
     error_from_response,
 )
 from .query import php_query
-from .throttle import LeakyBucket
+from .throttle import LeakyBucket, Throttle
 from .values import as_float, as_int
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ DEFAULT_USER_AGENT = "callcoach/0.1"
 class ClientOptions(TypedDict, total=False):
     """How a client behaves, whatever its mode (see ``B24Client.__init__``)."""
 
-    throttle: LeakyBucket | None  # shared per portal; built from rate/burst when absent
+    throttle: Throttle | None  # shared per portal; built from rate/burst when absent
     rate: float
     burst: int
     timeout_s: float
@@ -127,7 +127,7 @@ class B24Client:
         endpoint: str,
         *,
         refresher: TokenRefresher | None,
-        throttle: LeakyBucket,
+        throttle: Throttle,
         timeout_s: float = 30.0,
         max_retries: int = 5,
         transport_retries: int = 2,
@@ -262,13 +262,16 @@ class B24Client:
                 await self._refresher.refresh(token or "")
                 continue
             except (QueryLimitExceeded, OperationTimeLimit) as exc:
-                if limit_retries >= self.max_retries:
-                    raise
                 if isinstance(exc, OperationTimeLimit):
                     # settings/performance/limits.md: the reset time is the one the last
                     # successful response of this method announced in time.operating_reset_at
                     last = self._operating_reset.get(method.lower())
                     exc.reset_at = last if last and last > time.time() else exc.reset_at
+                    if exc.reset_at:
+                        # every process of this portal holds the method (as long as we would wait)
+                        self.throttle.block(method, min(exc.reset_at, time.time() + self.max_wait_s))
+                if limit_retries >= self.max_retries:
+                    raise
                 limit_retries += 1
                 await asyncio.sleep(self._limit_wait(exc, limit_retries))
                 continue
@@ -303,7 +306,7 @@ class B24Client:
 
     async def _post(self, method: str, params: Mapping[str, Any], token: str | None) -> dict[str, Any]:
         """One HTTP attempt; returns the decoded body or raises the typed error."""
-        await self.throttle.acquire()
+        await self.throttle.acquire(method)
         payload = dict(params)
         if token is not None:
             payload["auth"] = token
@@ -374,10 +377,18 @@ class B24Client:
         }
         if idempotent is None:
             idempotent = all(is_read_method(m) for m, _ in commands.values())
+        # Nested calls count against their own methods' OPERATION_TIME_LIMIT (the outer batch does
+        # not; settings/performance/limits.md): a held method holds the batch that carries it.
+        for method in {m for m, _ in commands.values()}:
+            await self.throttle.unblocked(method)
         response = await self.call_full(
             "batch", {"halt": 1 if halt else 0, "cmd": cmd}, idempotent=idempotent
         )
-        return _parse_batch(response.result)
+        parsed = _parse_batch(response.result)
+        for key, err in parsed.errors.items():
+            if isinstance(err, OperationTimeLimit) and key in commands:
+                self.throttle.block(commands[key][0], time.time() + self.max_wait_s)
+        return parsed
 
     async def batch_many(
         self, commands: Mapping[str, tuple[str, Mapping[str, Any]]], *, halt: bool = False

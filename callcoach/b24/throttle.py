@@ -1,7 +1,9 @@
 """Client-side leaky bucket, the same model the portal enforces (2 req/s drain, burst 50).
 
-One bucket per portal: every client that talks to the same portal must share the same
-``LeakyBucket`` instance, otherwise their sum overshoots the portal's limit.
+One bucket per portal: every client that talks to the same portal must share the same bucket,
+otherwise their sum overshoots the portal's limit. ``Throttle`` is what a client needs of it;
+``LeakyBucket`` serves one process, ``redis_throttle.RedisLeakyBucket`` every process of an
+installation (web tier and workers on many hosts).
 """
 
 from __future__ import annotations
@@ -9,6 +11,26 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Protocol
+
+
+class Throttle(Protocol):
+    """One portal's REST budget, as the client sees it."""
+
+    @property
+    def rate(self) -> float: ...
+
+    async def acquire(self, method: str | None = None) -> None:
+        """Return when one more request (of ``method``) may go out."""
+
+    def fill(self) -> None:
+        """The portal answered QUERY_LIMIT_EXCEEDED: count the bucket as full."""
+
+    def block(self, method: str, until: float) -> None:
+        """The portal answered OPERATION_TIME_LIMIT for ``method``: hold it until ``until`` (epoch s)."""
+
+    async def unblocked(self, method: str) -> None:
+        """Return when ``method`` is not held (a batch carrying it waits; takes no request slot)."""
 
 
 class LeakyBucket:
@@ -37,6 +59,7 @@ class LeakyBucket:
         self._last = clock()
         # Waiters are served in arrival order: the lock is held while a waiter sleeps.
         self._lock = asyncio.Lock()
+        self._blocked: dict[str, float] = {}  # method -> epoch seconds (OPERATION_TIME_LIMIT)
 
     def _drain(self) -> None:
         now = self._clock()
@@ -48,7 +71,16 @@ class LeakyBucket:
         self._drain()
         return self._level
 
-    async def acquire(self) -> None:
+    async def unblocked(self, method: str) -> None:
+        while (until := self._blocked.get(method)) is not None:
+            if (wait := until - time.time()) > 0:
+                await asyncio.sleep(wait)
+            if self._blocked.get(method) == until:  # not pushed further meanwhile
+                del self._blocked[method]
+
+    async def acquire(self, method: str | None = None) -> None:
+        if method is not None:
+            await self.unblocked(method)
         async with self._lock:
             while True:
                 self._drain()
@@ -62,3 +94,6 @@ class LeakyBucket:
         """The portal said it is full (QUERY_LIMIT_EXCEEDED): believe it and start draining from full."""
         self._drain()
         self._level = float(self.burst)
+
+    def block(self, method: str, until: float) -> None:
+        self._blocked[method] = max(until, self._blocked.get(method, 0.0))

@@ -3,20 +3,23 @@ portal has one, otherwise a system notification."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from callcoach.b24.client import B24Client
 from callcoach.bot.keyboards import command_button, keyboard
-from callcoach.bot.sender import send_text
+from callcoach.bot.sender import message_commands
 from callcoach.pipeline.models import Findings
 from callcoach.storage import Job
 from callcoach.storage.portals import Portal
 from callcoach.workflow.comment import manager_tip
 
 
-async def notify_manager(
-    portal: Portal, client: B24Client, job: Job, findings: Findings, page_url: str | None
-) -> None:
+def notify_commands(
+    portal: Portal, job: Job, findings: Findings, page_url: str | None
+) -> list[tuple[str, dict[str, Any]]]:
+    """The REST commands of the manager's message (the write-back sends them in its batch)."""
     if not job.manager_id:
-        return
+        return []
     text = manager_tip(findings, page_url=page_url)
     if portal.bot_id:
         buttons = keyboard(
@@ -25,6 +28,12 @@ async def notify_manager(
                 command_button("Моя статистика", "stats", "week"),
             ]
         )
-        await send_text(client, portal.bot_id, str(job.manager_id), text, keyboard=buttons)
-        return
-    await client.call("im.notify.system.add", {"USER_ID": job.manager_id, "MESSAGE": text})
+        return message_commands(portal.bot_id, str(job.manager_id), text, keyboard=buttons)
+    return [("im.notify.system.add", {"USER_ID": job.manager_id, "MESSAGE": text})]
+
+
+async def notify_manager(
+    portal: Portal, client: B24Client, job: Job, findings: Findings, page_url: str | None
+) -> None:
+    for method, params in notify_commands(portal, job, findings, page_url):
+        await client.call(method, params)

@@ -8,7 +8,7 @@ import logging
 from aiohttp import web
 
 from callcoach.bot.context import BotDeps
-from callcoach.bot.notify import notify_manager
+from callcoach.bot.notify import notify_commands, notify_manager
 from callcoach.bot.registration import BOT_PATH, COMMANDS
 from callcoach.bot.service import BotService
 from callcoach.context import SERVICES, Services
@@ -58,6 +58,7 @@ async def start(services: Services) -> None:
     services.bot = service
     services.installer.add_step("chat bot", service.register)
     services.extras["notify"] = notify_manager
+    services.extras["notify_commands"] = notify_commands  # the write-back batches the message
     services.extras.setdefault("scheduled", []).append(
         ("bot-poll", service.poll_all, settings.bot_poll_seconds)
     )

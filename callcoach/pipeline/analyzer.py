@@ -19,6 +19,7 @@ import numpy as np
 from callcoach.config import Settings
 from callcoach.pipeline import audio as audio_mod
 from callcoach.pipeline.asr import AsrResult, Transcriber
+from callcoach.pipeline.batched_asr import CallBatcher
 from callcoach.pipeline.cache import FindingsCache, file_hash
 from callcoach.pipeline.errors import PipelineError
 from callcoach.pipeline.grouping import group_candidates
@@ -46,8 +47,14 @@ class Analyzer:
     ) -> None:
         self.settings = settings
         self.transcriber = Transcriber(settings)
+        # with the batched pipeline (GPU), calls analysed at once share ASR passes
+        self.asr = CallBatcher(self.transcriber)
         self._text: TextAnalyzer | None = None
         self._text_lock = threading.Lock()
+        # One call at a time per model stage, not per call: with several analysis threads (the
+        # scaled-out worker) one call decodes while another is in Whisper (the Transcriber's own
+        # lock) and a third in the text models (this lock: their memo caches are not thread-safe).
+        self._text_stage = threading.RLock()
         self.cache = FindingsCache(settings.data_dir / "cache") if use_cache else None
         # a recording longer than this is refused with a clear reason (no call lasts hours)
         self.max_audio_s = max_audio_s or settings.max_audio_seconds
@@ -118,9 +125,10 @@ class Analyzer:
         decoded = audio_mod.decode(path, max_seconds=self.max_audio_s)
         times.decode = time.perf_counter() - t0
         asr = self._transcribe(decoded, times)
-        findings = self._finish(
-            path, decoded, asr, times, categories=categories, topics=topics, summarize=None
-        )
+        with self._text_stage:
+            findings = self._finish(
+                path, decoded, asr, times, categories=categories, topics=topics, summarize=None
+            )
         if self.cache is not None and key is not None:
             self.cache.put(key, findings)
         if summarize is not None:
@@ -156,13 +164,15 @@ class Analyzer:
     def classify_text(
         self, text: str, categories: Sequence[Category] | None = None
     ) -> list[tuple[Category, float]]:
-        return self.text.classify_text(text, categories)
+        with self._text_stage:
+            return self.text.classify_text(text, categories)
 
     def propose_categories(
         self, quotes: Sequence[str], *, existing_codes: Sequence[str] = ()
     ) -> list[ProposedCategory]:
         """Group objections that fit no category into proposed new categories."""
-        return group_candidates(quotes, self.text.embedders[0], existing_codes=existing_codes)
+        with self._text_stage:
+            return group_candidates(quotes, self.text.embedders[0], existing_codes=existing_codes)
 
     # --- stages ----------------------------------------------------------------------------
     def _transcribe(self, decoded: audio_mod.DecodedAudio, times: StageTimes) -> AsrResult:
@@ -171,7 +181,7 @@ class Analyzer:
         if float(np.max(np.abs(mono), initial=0.0)) < 1e-4:  # digital silence: nothing to hear
             result = AsrResult(segments=[], language=self.settings.language, duration=decoded.duration)
         else:
-            result = self.transcriber.transcribe(mono)
+            result = self.asr.transcribe(mono)
         times.asr = time.perf_counter() - t0
         return result
 

@@ -165,13 +165,41 @@ class Transcriber:
                 ) from exc
             self._model = model
             # batching pays on a GPU; on a CPU the sequential decoder is as fast and more accurate
-            self._batched = BatchedInferencePipeline(model) if device == "cuda" else None
+            batched = self._settings.whisper_batched
+            use_batched = batched == "on" or (batched == "auto" and device == "cuda")
+            self._batched = BatchedInferencePipeline(model) if use_batched else None
             self.device, self.compute_type = device, compute
             log.info("whisper model %s loaded on %s (%s)", model_ref, device, compute)
 
-    def transcribe(self, audio: np.ndarray, *, batch_size: int | None = None) -> AsrResult:
+    @property
+    def batched(self) -> bool:
+        return self._batched is not None
+
+    def transcribe_many(self, audios: list[np.ndarray], *, batch_size: int | None = None) -> list[AsrResult]:
+        """Several calls' speech in one batched pass (see ``batched_asr``); one result per call."""
         self.load()
-        options: dict[str, Any] = {
+        if self._batched is None or len(audios) < 2:
+            return [self.transcribe(audio, batch_size=batch_size) for audio in audios]
+        from callcoach.pipeline.batched_asr import join_calls, split_segments
+
+        joined, clips, offsets = join_calls(audios)
+        if not clips:
+            language = self._settings.language
+            return [AsrResult(segments=[], language=language, duration=len(a) / 16000) for a in audios]
+        options = {**self._options(), "clip_timestamps": clips}
+        options.pop("vad_filter")  # the clips are each call's own speech spans already
+        with self._lock:
+            segments, info = self._batched.transcribe(
+                joined, batch_size=batch_size or self._settings.whisper_batch_size, **options
+            )
+            out = [_segment(s) for s in segments]
+        return [
+            AsrResult(segments=part, language=info.language, duration=len(audio) / 16000)
+            for part, audio in zip(split_segments(out, offsets), audios, strict=True)
+        ]
+
+    def _options(self) -> dict[str, Any]:
+        return {
             "language": self._settings.language or None,
             "temperature": 0.0,
             "word_timestamps": True,
@@ -179,6 +207,10 @@ class Transcriber:
             "beam_size": 5,
             "condition_on_previous_text": False,  # stops one misheard phrase looping through a call
         }
+
+    def transcribe(self, audio: np.ndarray, *, batch_size: int | None = None) -> AsrResult:
+        self.load()
+        options = self._options()
         with self._lock:
             if self._batched is not None:
                 segments, info = self._batched.transcribe(
@@ -186,21 +218,18 @@ class Transcriber:
                 )
             else:
                 segments, info = self._model.transcribe(audio, **options)
-            out = [
-                AsrSegment(
-                    start=float(s.start),
-                    end=float(s.end),
-                    text=s.text.strip(),
-                    words=[
-                        Word(
-                            start=float(w.start),
-                            end=float(w.end),
-                            text=w.word,
-                            probability=float(w.probability),
-                        )
-                        for w in (s.words or [])
-                    ],
-                )
-                for s in segments  # the generator decodes lazily: consume it under the lock
-            ]
+            # the generator decodes lazily: consume it under the lock
+            out = [_segment(s) for s in segments]
         return AsrResult(segments=out, language=info.language, duration=float(info.duration))
+
+
+def _segment(s: Any) -> AsrSegment:
+    return AsrSegment(
+        start=float(s.start),
+        end=float(s.end),
+        text=s.text.strip(),
+        words=[
+            Word(start=float(w.start), end=float(w.end), text=w.word, probability=float(w.probability))
+            for w in (s.words or [])
+        ],
+    )

@@ -39,16 +39,17 @@ from callcoach.pipeline.models import Category, Findings
 from callcoach.storage import Job, Store
 from callcoach.storage.portals import Portal
 from callcoach.workflow import comment as fmt
+from callcoach.workflow.batched_io import Command, PortalBatcher, keyed, lookup_call, step_of
 
 log = logging.getLogger(__name__)
 
 ENTITY_TYPES = {1: "lead", 2: "deal", 3: "contact", 4: "company"}
 ENTITY_PREFERENCE = (2, 1, 3, 4)  # a deal first, then lead, contact, company
+# Errors no retry can mend: the job fails with the reason at once.
 # Errors the portal answered that say the method did not run and may run later: a write-back
 # step that meets one is tried again (the job's attempt fails and is retried with backoff).
 # A transport error (timeout, broken connection) is not among them: the write may have run.
 TRANSIENT = (InternalServerError, QueryLimitExceeded, OperationTimeLimit, ExpiredToken)
-# Errors no retry can mend: the job fails with the reason at once.
 PERMANENT = (
     ForbiddenDownload,
     DownloadTooLarge,
@@ -90,6 +91,11 @@ class FlowDeps:
     categories_for: Callable[[Portal], Awaitable[list[Category]]]
     page_url: Callable[[Job], str | None]
     notify: Callable[[Portal, B24Client, Job, Findings, str | None], Awaitable[None]] | None = None
+    # the manager's message as REST commands, so the write-back batch carries it (else ``notify``)
+    notify_commands: Callable[[Portal, Job, Findings, str | None], list[Command]] | None = None
+    # write-backs of calls finishing together share one batch (see batched_io.PortalBatcher)
+    write_batch: PortalBatcher | None = None
+    read_batch: PortalBatcher | None = None  # and their lookups (idempotent: replayed on errors)
     summarize: Callable[[Findings], Awaitable[str | None]] | None = None
     group_proposals: Callable[[Portal], Awaitable[None]] | None = None
     on_stage: Callable[[str, float], None] | None = None
@@ -125,8 +131,15 @@ class CallFlow:
     # --- fetching: find and download the recording --------------------------------------------------
     async def fetch(self, job: Job, portal: Portal) -> tuple[str, dict[str, Any]]:
         client = self.d.client_for(portal)
-        rows = await client.call("voximplant.statistic.get", {"FILTER": {"CALL_ID": job.call_id}})
-        row = rows[0] if isinstance(rows, list) and rows else {}
+        # the row, its file and the activity's bindings: one request (batched_io.lookup_call)
+        found = await lookup_call(
+            client,
+            job.call_id,
+            as_int(job.call.get("CRM_ACTIVITY_ID")),
+            batcher=self.d.read_batch,
+            portal_key=portal.member_id,
+        )
+        row = found.row
         call = {**job.call, **{k: v for k, v in row.items() if v not in (None, "")}}
         # The statistic row is the authority for duration and connection (sweep jobs have no event).
         if row:
@@ -138,7 +151,9 @@ class CallFlow:
             if polls > len(schedule):
                 raise Skip(f"no recording after {polls} checks")
             raise Retry("recording not ready", time.time() + schedule[polls - 1] * 60)
-        info = await client.call("disk.file.get", {"id": file_id})
+        if found.file_error is not None:
+            raise found.file_error
+        info = found.file
         url = str((info or {}).get("DOWNLOAD_URL") or "")
         if not url:
             raise Fail(f"recording file {file_id} has no DOWNLOAD_URL")
@@ -153,7 +168,7 @@ class CallFlow:
             allowed_hosts=allowed,
             referer=f"https://{portal.domain}/",  # general-principles.md: the portal's address
         )
-        entity_type, entity_id = await self.find_entity(client, call)
+        entity_type, entity_id = self.find_entity(call, found.bindings, found.bindings_error)
         return "transcribing", {
             "call": call,
             "audio_path": str(dest),
@@ -167,18 +182,18 @@ class CallFlow:
             "record_polls": job.record_polls + 1,
         }
 
-    async def find_entity(self, client: B24Client, call: dict[str, Any]) -> tuple[str | None, int | None]:
-        activity = as_int(call.get("CRM_ACTIVITY_ID"))
-        if activity:
-            try:
-                bindings = await client.call("crm.activity.binding.list", {"activityId": activity})
-            except B24Error as exc:
-                log.warning("crm.activity.binding.list failed: %s", exc.code)
-                bindings = []
-            found = {as_int(b.get("entityTypeId")): as_int(b.get("entityId")) for b in bindings or []}
-            for type_id in ENTITY_PREFERENCE:
-                if found.get(type_id):
-                    return ENTITY_TYPES[type_id], found[type_id]
+    def find_entity(
+        self,
+        call: dict[str, Any],
+        bindings: list[dict[str, Any]] | None,
+        error: B24Error | None = None,
+    ) -> tuple[str | None, int | None]:
+        if error is not None:
+            log.warning("crm.activity.binding.list failed: %s", error.code)
+        found = {as_int(b.get("entityTypeId")): as_int(b.get("entityId")) for b in bindings or []}
+        for type_id in ENTITY_PREFERENCE:
+            if found.get(type_id):
+                return ENTITY_TYPES[type_id], found[type_id]
         kind = str(call.get("CRM_ENTITY_TYPE") or "").lower()
         entity_id = as_int(call.get("CRM_ENTITY_ID"))
         if kind in ENTITY_TYPES.values() and entity_id:
@@ -211,95 +226,103 @@ class CallFlow:
         findings = Findings.model_validate(job.findings)
         page = self.d.page_url(job)
         done = list(job.done_steps)
+        steps: dict[str, list[Command]] = {}  # what is still to write, one batch for all of it
 
-        async def step(name: str, action: Callable[[], Awaitable[Any]], *, fatal: bool) -> None:
-            if name in done:
-                return
-            try:
-                await action()
-            except B24Error as exc:
-                if fatal or isinstance(exc, TRANSIENT):
-                    raise  # the job is tried again later, from this step on
-                # A refusal (no method, no right) will not mend; an unknown outcome (timeout)
-                # may have been delivered, and a second tip is worse than none: go on.
-                log.warning("%s failed for call %s: %s", name, job.call_id, exc.code)
-            done.append(name)
-            await self._save(job, done_steps=done)
-
-        if job.entity_type and job.entity_id:
-            await step("comment", lambda: self._comment_once(client, job, findings, page, done), fatal=True)
+        if job.entity_type and job.entity_id and "comment" not in done:
+            if "comment-intent" in done and await self._comment_posted(client, job):
+                done.append("comment")  # an earlier attempt posted it: never twice
+            else:
+                text = fmt.timeline_comment(findings, call_id=job.call_id, page_url=page)
+                fields = {"ENTITY_ID": job.entity_id, "ENTITY_TYPE": job.entity_type, "COMMENT": text}
+                steps["comment"] = [("crm.timeline.comment.add", {"fields": fields})]
         app_mode = portal.mode == "app"
-        if (
-            app_mode
-            and settings.post_layout_blocks
-            and job.entity_type
-            and as_int(job.call.get("CRM_ACTIVITY_ID"))
-        ):
-            await step("layout", lambda: self._layout(client, job, findings, page), fatal=False)
+        activity_id = as_int(job.call.get("CRM_ACTIVITY_ID"))
+        if app_mode and settings.post_layout_blocks and job.entity_type and activity_id:
+            type_id = {v: k for k, v in ENTITY_TYPES.items()}[job.entity_type]
+            layout = {
+                "entityTypeId": type_id,
+                "entityId": job.entity_id,
+                "activityId": activity_id,
+                "layout": fmt.layout_blocks(findings, page_url=page),
+            }
+            steps["layout"] = [("crm.activity.layout.blocks.set", layout)]
         if app_mode and settings.post_transcription and findings.segments:
-            await step(
-                "transcription",
-                lambda: client.call(
-                    "telephony.call.attachTranscription",
-                    {"CALL_ID": job.call_id, "MESSAGES": fmt.transcription_messages(findings)},
-                ),
-                fatal=False,
-            )
-        if settings.notify_manager and job.manager_id and self.d.notify is not None:
-            notify = self.d.notify
-            await step("notify", lambda: notify(portal, client, job, findings, page), fatal=False)
+            messages = {"CALL_ID": job.call_id, "MESSAGES": fmt.transcription_messages(findings)}
+            steps["transcription"] = [("telephony.call.attachTranscription", messages)]
+        notify_by_call = False
+        if settings.notify_manager and job.manager_id:
+            if self.d.notify_commands is not None:
+                steps["notify"] = self.d.notify_commands(portal, job, findings, page)
+            else:
+                notify_by_call = self.d.notify is not None
+        steps = {name: commands for name, commands in steps.items() if name not in done and commands}
+
+        if "comment" in steps and "comment-intent" not in done:
+            # A crash after the portal accepted the comment but before we stored that fact would
+            # post it again on resume. So the intent is stored first, and a resumed job that finds
+            # the intent looks for its marker on the timeline before it writes.
+            done.append("comment-intent")
+            await self._save(job, done_steps=done)
+        fatal: B24Error | None = None
+        if steps:
+            commands: dict[str, Command] = {}
+            for name, cmds in steps.items():
+                commands.update(keyed(name, cmds))
+            if self.d.write_batch is not None:
+                res = await self.d.write_batch.run(client, portal.member_id, commands)
+            else:
+                res = await client.batch(commands)
+            for name in steps:
+                errors = [err for key, err in res.errors.items() if step_of(key) == name]
+                if errors and (name == "comment" or isinstance(errors[0], TRANSIENT)):
+                    # the comment is the point: the job retries or fails on it; any step the
+                    # portal refused for now (500, limit) is tried again with the job
+                    fatal = fatal or errors[0]
+                    continue
+                if errors:
+                    log.warning("%s failed for call %s: %s", name, job.call_id, errors[0].code)
+                done.append(name)
+            if "comment" in done and "comment" in steps:
+                await self._save(job, comment_id=as_int(res.results.get("comment")))
+        await self._save(job, done_steps=done)
+        if fatal is not None:
+            raise fatal
+        if notify_by_call and "notify" not in done and self.d.notify is not None:
+            try:
+                await self.d.notify(portal, client, job, findings, page)
+            except B24Error as exc:
+                if isinstance(exc, TRANSIENT):
+                    raise  # the job is tried again later, from this step on
+                # a refusal will not mend; a timeout may have delivered it: a second tip is
+                # worse than none
+                log.warning("notify failed for call %s: %s", job.call_id, exc.code)
+            done.append("notify")
+            await self._save(job, done_steps=done)
         reason = None if job.entity_type else "no CRM entity bound to the call: no timeline comment"
         return "done", {"done_steps": done, "reason": reason}
 
-    async def _comment_once(
-        self, client: B24Client, job: Job, findings: Findings, page: str | None, done: list[str]
-    ) -> None:
-        # A crash after the portal accepted the comment but before we stored that fact would
-        # post it again on resume. So the intent is stored first, and a resumed job that finds
-        # the intent looks for its marker on the timeline before it writes.
+    async def _comment_posted(self, client: B24Client, job: Job) -> bool:
+        """Did an earlier attempt post this call's comment? (looks for its marker; stores its id)"""
         mark = fmt.marker(job.call_id)
-        if "comment-intent" in done:
-            # crm-timeline-comment-list.md: pages of 50 by start; newest first, on any page
-            existing = client.iter_pages(
-                "crm.timeline.comment.list",
-                {
-                    "filter": {"ENTITY_ID": job.entity_id, "ENTITY_TYPE": job.entity_type},
-                    "select": ["ID", "COMMENT"],
-                    "order": {"ID": "DESC"},
-                },
-            )
-            async for item in existing:
-                if mark in str(item.get("COMMENT", "")):
-                    await self._save(job, comment_id=as_int(item.get("ID")))
-                    return
-        else:
-            done.append("comment-intent")
-            # stored under the lease: a worker that lost the job to another one stops here
-            await self._save(job, done_steps=done)
-        text = fmt.timeline_comment(findings, call_id=job.call_id, page_url=page)
-        comment_id = await client.call(
-            "crm.timeline.comment.add",
-            {"fields": {"ENTITY_ID": job.entity_id, "ENTITY_TYPE": job.entity_type, "COMMENT": text}},
+        # crm-timeline-comment-list.md: pages of 50 by start; newest first, on any page
+        existing = client.iter_pages(
+            "crm.timeline.comment.list",
+            {
+                "filter": {"ENTITY_ID": job.entity_id, "ENTITY_TYPE": job.entity_type},
+                "select": ["ID", "COMMENT"],
+                "order": {"ID": "DESC"},
+            },
         )
-        await self._save(job, comment_id=as_int(comment_id))
+        async for item in existing:
+            if mark in str(item.get("COMMENT", "")):
+                await self._save(job, comment_id=as_int(item.get("ID")))
+                return True
+        return False
 
     async def _save(self, job: Job, **values: Any) -> None:
         """Store progress of a stage, only while this worker holds the job's lease."""
         if not await self.d.store.jobs.save(job.id, job.lease_owner, **values):
             raise LeaseLost(f"call {job.call_id}: the lease passed to another worker")
-
-    async def _layout(self, client: B24Client, job: Job, findings: Findings, page: str | None) -> None:
-        type_id = {v: k for k, v in ENTITY_TYPES.items()}[job.entity_type or "deal"]
-        await client.call(  # a set replaces the blocks: safe to repeat after a timeout
-            "crm.activity.layout.blocks.set",
-            {
-                "entityTypeId": type_id,
-                "entityId": job.entity_id,
-                "activityId": as_int(job.call.get("CRM_ACTIVITY_ID")),
-                "layout": fmt.layout_blocks(findings, page_url=page),
-            },
-            idempotent=True,
-        )
 
 
 def skip_reason(call: dict[str, Any], min_call_seconds: float) -> str | None:

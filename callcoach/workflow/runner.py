@@ -12,6 +12,7 @@ import random
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from callcoach.config import Settings
@@ -98,7 +99,7 @@ class JobRunner:
             if job is None:
                 await self._idle()
                 continue
-            await self._process_leased(job, owner)
+            await self.process(job, owner)
 
     async def _idle(self) -> None:
         wake_at = await self.store.jobs.next_wakeup()
@@ -107,14 +108,19 @@ class JobRunner:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
-    async def _process_leased(self, job: Job, owner: str) -> None:
-        """``process`` under a lease kept alive by a heartbeat. The lease is short (half a minute
-        by default), so a job whose process died is taken up again within it by any live worker
-        or the next process to start; the heartbeat renews it while this process lives. Should
-        the lease be lost all the same (the database unreachable for longer than the lease,
-        the loop stalled), the work stops at once: another worker may own the job now, and
-        every write of the job is fenced by the owner, so it cannot be written twice."""
-        work = asyncio.create_task(self.process(job, owner))
+    async def process(
+        self, job: Job, owner: str, *, hand_off: Callable[[Job], Awaitable[bool]] | None = None
+    ) -> None:
+        """Run ``job`` to its end; ``hand_off(job)`` (scaled out) may pass it on after a stage: True
+        means another worker has it now (its lease went with it).
+
+        The work runs under the job's lease, kept alive by a heartbeat. The lease is short (half a
+        minute by default), so a job whose process died is taken up again within it by any live
+        worker or the next process to start. Should the lease be lost all the same (the database
+        unreachable for longer than the lease, the loop stalled), the work stops at once: another
+        worker may own the job now, and every write of the job is fenced by the owner, so it
+        cannot be written twice."""
+        work = asyncio.create_task(self._process(job, owner, hand_off=hand_off))
         heartbeat = asyncio.create_task(self._heartbeat(job.id, owner, work))
         try:
             await work  # cancelling this worker (stop) cancels the work with it
@@ -126,7 +132,9 @@ class JobRunner:
         finally:
             heartbeat.cancel()
 
-    async def process(self, job: Job, owner: str) -> None:
+    async def _process(
+        self, job: Job, owner: str, *, hand_off: Callable[[Job], Awaitable[bool]] | None = None
+    ) -> None:
         portal = await self.store.portals.get(job.portal_id)
         with correlated(f"{portal.domain if portal else job.portal_id}:{job.call_id}"):
             if portal is None or not portal.installed:
@@ -167,6 +175,8 @@ class JobRunner:
                     if fresh is None:  # the portal was purged meanwhile
                         return
                     job = fresh
+                    if hand_off is not None and not job.terminal and await hand_off(job):
+                        return
                 await self.store.jobs.release(job.id, owner)
                 self.processed += 1
                 log.info("call %s done", job.call_id)

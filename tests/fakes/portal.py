@@ -903,6 +903,16 @@ class FakePortal:
             try:
                 if method.lower() == "batch":
                     raise FakeError("ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage")
+                # fail_next(method) reaches nested commands too: the portal runs them as separate
+                # methods, each with its own errors and its own OPERATION_TIME_LIMIT
+                # (settings/performance/limits.md, "An external call to batch is not accounted...").
+                nested = self._failures.get(method.lower())
+                if nested:
+                    failure = nested[0]
+                    failure.times -= 1
+                    if failure.times <= 0:
+                        nested.popleft()
+                    raise FakeError(failure.code, failure.description, failure.status)
                 result, extra = await self._run(method.lower(), sub, ctx)
             except FakeError as e:
                 errors[key] = {"error": e.code, "error_description": e.description}
