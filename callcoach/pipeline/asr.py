@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,7 +170,15 @@ class Transcriber:
             self.device, self.compute_type = device, compute
             log.info("whisper model %s loaded on %s (%s)", model_ref, device, compute)
 
-    def transcribe(self, audio: np.ndarray, *, batch_size: int | None = None) -> AsrResult:
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        *,
+        batch_size: int | None = None,
+        progress: Callable[[float, float], None] | None = None,
+    ) -> AsrResult:
+        """``progress(done_s, total_s)`` is called as each segment is decoded (a long call takes
+        minutes on a CPU; the caller shows how far it got)."""
         self.load()
         options: dict[str, Any] = {
             "language": self._settings.language or None,
@@ -186,21 +195,25 @@ class Transcriber:
                 )
             else:
                 segments, info = self._model.transcribe(audio, **options)
-            out = [
-                AsrSegment(
-                    start=float(s.start),
-                    end=float(s.end),
-                    text=s.text.strip(),
-                    words=[
-                        Word(
-                            start=float(w.start),
-                            end=float(w.end),
-                            text=w.word,
-                            probability=float(w.probability),
-                        )
-                        for w in (s.words or [])
-                    ],
+            out: list[AsrSegment] = []
+            total = float(info.duration)
+            for s in segments:  # the generator decodes lazily: consume it under the lock
+                out.append(
+                    AsrSegment(
+                        start=float(s.start),
+                        end=float(s.end),
+                        text=s.text.strip(),
+                        words=[
+                            Word(
+                                start=float(w.start),
+                                end=float(w.end),
+                                text=w.word,
+                                probability=float(w.probability),
+                            )
+                            for w in (s.words or [])
+                        ],
+                    )
                 )
-                for s in segments  # the generator decodes lazily: consume it under the lock
-            ]
+                if progress is not None:
+                    progress(min(float(s.end), total), total)
         return AsrResult(segments=out, language=info.language, duration=float(info.duration))
