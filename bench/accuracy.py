@@ -88,9 +88,8 @@ class Score:
         if t != p:
             quotes = "; ".join(f"{o.category}: «{o.quote}»" for o in f.objections)
             cands = "; ".join(f"novel: «{c.quote}»" for c in f.new_category_candidates)
-            self.errors.append(
-                f"{call_id}: truth {sorted(t)} found {sorted(p)}  [{'; '.join(x for x in (quotes, cands) if x)}]"
-            )
+            said = "; ".join(x for x in (quotes, cands) if x)
+            self.errors.append(f"{call_id}: truth {sorted(t)} found {sorted(p)}  [{said}]")
         self.n += 1
         self.topic_ok += f.topic.label == truth["topic"]
         self.sent_ok += f.sentiment.overall.label == truth["sentiment"]
@@ -117,7 +116,8 @@ class Score:
         wer_text = f"{wer_value:6.3f}" if wer_value is not None else "     –"
         return (
             f"{name:34s} {self.n:5d} {self.f1:6.3f} {self.precision:6.3f} {self.recall:6.3f} "
-            f"{self.invented:>4d}/{self.clean:<3d} {self.topic_ok / n:6.3f} {self.sent_ok / n:6.3f} {wer_text}"
+            f"{self.invented:>4d}/{self.clean:<3d} {self.topic_ok / n:6.3f} {self.sent_ok / n:6.3f} "
+            f"{wer_text}"
         )
 
 

@@ -251,9 +251,7 @@ def _reply(segments: Sequence[Segment], index: int) -> str:
     return " ".join(reply)
 
 
-async def refine_findings(
-    llm: LLMBackend, findings: Findings, categories: Sequence[Category]
-) -> Findings:
+async def refine_findings(llm: LLMBackend, findings: Findings, categories: Sequence[Category]) -> Findings:
     """``findings`` with the LLM's objections, or unchanged (logged) when the LLM fails or its
     answer does not hold up."""
     segments = findings.segments
@@ -273,9 +271,7 @@ async def refine_findings(
     for f in found:
         seg = segments[f.turn]
         if f.category == NOVEL:
-            candidates.append(
-                NewCategoryCandidate(quote=seg.text, start=seg.start, confidence=f.confidence)
-            )
+            candidates.append(NewCategoryCandidate(quote=seg.text, start=seg.start, confidence=f.confidence))
             continue
         c = by_code[f.category]
         reply = _reply(segments, f.turn)

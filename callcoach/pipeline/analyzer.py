@@ -83,7 +83,7 @@ class Analyzer:
         s = self.settings
         return {
             "findings": FINDINGS_VERSION,
-            "pipeline": 5,  # bump when a classifier, prototype set or threshold changes
+            "pipeline": 6,  # bump when a classifier, prototype set or threshold changes
             "whisper": s.whisper_model,
             "language": s.language,
             "stereo_manager": s.stereo_manager_channel,
@@ -173,9 +173,7 @@ class Analyzer:
         if self.asr_cache is None or audio_hash is None:
             return None
         s = self.settings
-        return self.asr_cache.key(
-            audio_hash, {"asr": 1, "whisper": s.whisper_model, "language": s.language}
-        )
+        return self.asr_cache.key(audio_hash, {"asr": 1, "whisper": s.whisper_model, "language": s.language})
 
     def _transcribe(
         self,

@@ -91,6 +91,8 @@ class FittedModels:
         encoders: str,
         class_weights: np.ndarray | None = None,
         l2: float = 1e-3,
+        steps: int = 800,
+        rate: float = 1.0,
     ) -> SoftmaxRegression:
         key = hashlib.sha256(
             json.dumps(
@@ -101,6 +103,7 @@ class FittedModels:
                     encoders,
                     None if class_weights is None else [round(float(w), 9) for w in class_weights],
                     l2,
+                    *([] if (steps, rate) == (800, 1.0) else [steps, rate]),
                 ],
                 ensure_ascii=False,
             ).encode()
@@ -113,7 +116,13 @@ class FittedModels:
             except (OSError, ValueError, KeyError):  # a torn or foreign file: fit again
                 pass
         model = SoftmaxRegression.fit(
-            featurize(texts), np.asarray(labels), n_classes, class_weights=class_weights, l2=l2
+            featurize(texts),
+            np.asarray(labels),
+            n_classes,
+            class_weights=class_weights,
+            l2=l2,
+            steps=steps,
+            rate=rate,
         )
         if path is not None:
             try:

@@ -65,7 +65,12 @@ def offline_findings(segs: list[Segment]) -> Findings:
         channels="stereo",
         segments=segs,
         objections=[
-            Objection(category="price", quote="Мы на это рассчитывали тысяч пятьсот, не больше.", start=15.0, confidence=0.7)
+            Objection(
+                category="price",
+                quote="Мы на это рассчитывали тысяч пятьсот, не больше.",
+                start=15.0,
+                confidence=0.7,
+            )
         ],
         sentiment=Sentiment(overall=SentimentScore(label="neutral", score=0.6)),
         topic=Topic(label="sales", score=0.8),
@@ -161,14 +166,46 @@ async def test_openai_server_gets_a_json_schema_and_a_novel_objection_becomes_a_
 @pytest.mark.parametrize(
     "bad",
     [
-        answer({"turn": 3, "category": "price", "quote": "слишком дорого для нас", "handled": True,
-                "confidence": 0.9, "new_category_name": ""}),
-        answer({"turn": 3, "category": "budget_cut", "quote": "Девятьсот?", "handled": True,
-                "confidence": 0.9, "new_category_name": ""}),
-        answer({"turn": 2, "category": "price", "quote": "девятьсот тысяч", "handled": True,
-                "confidence": 0.9, "new_category_name": ""}),
-        answer({"turn": 42, "category": "price", "quote": "Девятьсот?", "handled": True,
-                "confidence": 0.9, "new_category_name": ""}),
+        answer(
+            {
+                "turn": 3,
+                "category": "price",
+                "quote": "слишком дорого для нас",
+                "handled": True,
+                "confidence": 0.9,
+                "new_category_name": "",
+            }
+        ),
+        answer(
+            {
+                "turn": 3,
+                "category": "budget_cut",
+                "quote": "Девятьсот?",
+                "handled": True,
+                "confidence": 0.9,
+                "new_category_name": "",
+            }
+        ),
+        answer(
+            {
+                "turn": 2,
+                "category": "price",
+                "quote": "девятьсот тысяч",
+                "handled": True,
+                "confidence": 0.9,
+                "new_category_name": "",
+            }
+        ),
+        answer(
+            {
+                "turn": 42,
+                "category": "price",
+                "quote": "Девятьсот?",
+                "handled": True,
+                "confidence": 0.9,
+                "new_category_name": "",
+            }
+        ),
         "Клиент возражал по цене.",
     ],
     ids=["invented-quote", "unknown-category", "manager-turn", "no-such-turn", "not-json"],
@@ -221,8 +258,14 @@ async def test_a_long_call_is_sent_in_chunks_that_fit_the_window() -> None:
         prompt = "".join(m["content"] for m in body["messages"])
         numbers = {int(n) for n in re.findall(r"^\[(\d+)\]", prompt, flags=re.M)}
         items = [
-            {"turn": n, "category": "no_time", "quote": "некогда", "handled": False, "confidence": 0.9,
-             "new_category_name": ""}
+            {
+                "turn": n,
+                "category": "no_time",
+                "quote": "некогда",
+                "handled": False,
+                "confidence": 0.9,
+                "new_category_name": "",
+            }
             for n in (81, 101)
             if n in numbers
         ]
