@@ -33,8 +33,9 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from callcoach.config import Settings  # noqa: E402
+from callcoach.llm.analysis import analysis_uses_llm  # noqa: E402
 from callcoach.pipeline.models import Findings, Segment  # noqa: E402
 from callcoach.pipeline.textutil import normalise_for_wer  # noqa: E402
 
@@ -191,10 +193,19 @@ class AudioSet:
     truths: list[dict[str, Any]]
 
 
-def text_level(text: Any, truths: list[dict[str, Any]], name: str, verbose: bool) -> Score:
+Refine = Callable[[Findings], Findings]
+
+
+def text_level(
+    text: Any, truths: list[dict[str, Any]], name: str, verbose: bool, refine: Refine | None = None
+) -> Score:
     score = Score()
     for truth in truths:
-        f = text.analyze_transcript(truth_segments(truth))
+        segments = truth_segments(truth)
+        # ground-truth turns carry their speakers: judged as a stereo recording would be
+        f = text.analyze_transcript(segments, channels="stereo")
+        if refine is not None:
+            f = refine(f)
         score.add(truth["id"], truth, f)
     print(score.row(f"{name} text"), flush=True)
     if verbose:
@@ -203,7 +214,9 @@ def text_level(text: Any, truths: list[dict[str, Any]], name: str, verbose: bool
     return score
 
 
-def audio_level(analyzer: Any, s: AudioSet, suffix: str, kind: str, verbose: bool) -> Score | None:
+def audio_level(
+    analyzer: Any, s: AudioSet, suffix: str, kind: str, verbose: bool, refine: Refine | None = None
+) -> Score | None:
     present = [t for t in s.truths if (s.folder / f"{t['id']}{suffix}").is_file()]
     if not present:
         return None
@@ -211,6 +224,8 @@ def audio_level(analyzer: Any, s: AudioSet, suffix: str, kind: str, verbose: boo
     t0 = time.perf_counter()
     for truth in present:
         f = analyzer.analyze_file(s.folder / f"{truth['id']}{suffix}")
+        if refine is not None:
+            f = refine(f)
         score.add(truth["id"], truth, f)
         refs.append(" ".join(t["text"] for t in truth["turns"]))
         hyps.append(" ".join(seg.text for seg in f.segments))
@@ -253,27 +268,36 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) if args.no_cache else Path(os.environ.get("CALLCOACH_DATA_DIR", ROOT / "data"))
-        analyzer = Analyzer(Settings(data_dir=data_dir), use_cache=not args.no_cache)
+        settings = Settings(data_dir=data_dir)
+        analyzer = Analyzer(settings, use_cache=not args.no_cache)
         text = analyzer.text
+        refine: Refine | None = None
+        if analysis_uses_llm(settings):  # CALLCOACH_ANALYSIS / CALLCOACH_LLM, as in the app
+            from callcoach.llm.analysis import BlockingRefiner
+            from callcoach.pipeline.categories import merge_categories
+
+            llm = BlockingRefiner(settings)
+            refine = partial(llm.__call__, categories=merge_categories(None))
+            print(f"objections by the LLM: {llm.llm.name} (offline result where it fails)")
         print(f"text models: {text.versions}")
         print(HEADER)
         for name, group in dev:
             if _wanted(name, args.sets):
-                text_level(text, group, name, args.verbose)
+                text_level(text, group, name, args.verbose, refine)
         script_names = {p.stem for p in scripts}
         for path in scripts:
             if _wanted(path.stem, args.sets):
-                text_level(text, script_truths(path), path.stem, args.verbose)
+                text_level(text, script_truths(path), path.stem, args.verbose, refine)
         for s in audio_sets[len(dev) :]:
             if s.name not in script_names and _wanted(s.name, args.sets):
-                text_level(text, s.truths, s.name, args.verbose)
+                text_level(text, s.truths, s.name, args.verbose, refine)
         if args.no_audio:
             return 0
         for s in audio_sets:
             if not _wanted(s.name, args.sets):
                 continue
             for suffix, kind in ((".stereo.mp3", "stereo"), (".mp3", "mono")):
-                audio_level(analyzer, s, suffix, kind, args.verbose)
+                audio_level(analyzer, s, suffix, kind, args.verbose, refine)
     return 0
 
 
