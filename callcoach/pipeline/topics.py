@@ -102,6 +102,9 @@ OBJECTION_HINTS: dict[str, tuple[str, float]] = {
             "terms_mismatch",
             "lack_of_trust",
             "competitors",
+            # an objection outside the ten (compliance review, tender rules) is also raised
+            # against an offer (text_analysis passes it as "novel")
+            "novel",
         )
     },
     "unclear_need": ("consultation", 0.5),
