@@ -151,7 +151,10 @@ class ObjectionClassifier:
             add([*own, *reference.get(c.code, ())] if c.standard or c.code in reference else own, j)
             if not own and c.code not in reference:
                 add([Example("", c.name)], j)
-        add(reference[NOVEL], len(categories))
+        adopted, novel = self._adopt_novel(categories, reference[NOVEL], pairs, labels)
+        for j, e in adopted:
+            add([e], j)
+        add(novel, len(categories))
         add([*reference[NONE], *(Example("", x) for x in manager_lines())], len(categories) + 1)
         y = np.array(labels)
         n = len(categories) + 2
@@ -182,6 +185,40 @@ class ObjectionClassifier:
         )
         references /= np.maximum(np.linalg.norm(references, axis=1, keepdims=True), 1e-9)
         return _Model(list(categories), regression, references, y)
+
+    def _adopt_novel(
+        self,
+        categories: Sequence[Category],
+        novel: Sequence[Example],
+        pairs: list[Example],
+        labels: list[int],
+    ) -> tuple[list[tuple[int, Example]], list[Example]]:
+        """A portal's custom category claims the "outside every category" lines that read like its
+        own examples (as close to them as they are to each other): those lines are now examples of
+        it, not of "none of ours". Returns (category index, line) adopted and the lines left."""
+        own = {
+            j: [p.text for p, y in zip(pairs, labels, strict=True) if y == j]
+            for j, c in enumerate(categories)
+        }
+        custom = [j for j, c in enumerate(categories) if not c.standard and own[j]]
+        if not custom or not novel:
+            return [], list(novel)
+        lines = self._unit_vectors([e.text for e in novel])
+        best = np.full(len(novel), -1.0)
+        owner = np.full(len(novel), -1)
+        for j in custom:
+            mine = self._unit_vectors(own[j])
+            inner = mine @ mine.T
+            bar = float(inner[~np.eye(len(mine), dtype=bool)].mean()) if len(mine) > 1 else 0.75
+            sims = (lines @ mine.T).max(axis=1)
+            claim = (sims >= bar) & (sims > best)
+            best[claim], owner[claim] = sims[claim], j
+        adopted = [(int(owner[i]), novel[int(i)]) for i in np.flatnonzero(owner >= 0)]
+        return adopted, [e for i, e in enumerate(novel) if owner[i] < 0]
+
+    def _unit_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        x = self.features(texts)
+        return np.asarray(x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-9))
 
     def _neighbour_vote(self, model: _Model, units: Sequence[str]) -> np.ndarray:
         """(units, classes): a softmax over each class's mean similarity to its nearest lines."""
