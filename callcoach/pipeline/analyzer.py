@@ -83,7 +83,7 @@ class Analyzer:
         s = self.settings
         return {
             "findings": FINDINGS_VERSION,
-            "pipeline": 6,  # bump when a classifier, prototype set or threshold changes
+            "pipeline": 7,  # bump when a classifier, prototype set or threshold changes
             "whisper": s.whisper_model,
             "language": s.language,
             "stereo_manager": s.stereo_manager_channel,
