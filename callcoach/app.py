@@ -32,6 +32,7 @@ from callcoach.handlers import health as health_routes
 from callcoach.handlers.ai import ai_routes, copilot_key
 from callcoach.handlers.dashboard import setup_dashboard_routes
 from callcoach.installer import Installer
+from callcoach.llm.analysis import analysis_uses_llm, refine_findings
 from callcoach.llm.base import LLMRequest
 from callcoach.llm.factory import build_llm
 from callcoach.metrics import Metrics
@@ -164,6 +165,9 @@ def make_flow(services: Services) -> CallFlow:
         findings: Findings = await loop.run_in_executor(
             loop_executor, partial(services.analyzer.analyze_file, path, categories=list(categories))
         )
+        refine = services.extras.get("refine_objections")  # the LLM's objections (CALLCOACH_ANALYSIS)
+        if refine is not None:
+            findings = await refine(findings, list(categories))
         services.metrics.stage_seconds.labels("analysis").observe(time.monotonic() - started)
         services.metrics.audio_seconds.inc(findings.duration)
         return findings
@@ -220,6 +224,7 @@ def start_llm_services(services: Services) -> CopilotService:
     settings = services.settings
     llm = build_llm(settings, session=services.session, on_latency=services.metrics.on_llm)
     services.llm = llm
+    use_llm_analysis = analysis_uses_llm(settings)  # CALLCOACH_ANALYSIS=llm without an LLM fails here
 
     async def lookup(secret: str) -> CopilotPortal | None:
         portal = await services.store.portals.by_ai_secret(secret)
@@ -255,6 +260,12 @@ def start_llm_services(services: Services) -> CopilotService:
         return (await llm.complete(request)).strip() or None
 
     services.extras["summarize"] = summarize
+    if use_llm_analysis:
+
+        async def refine_objections(findings: Findings, categories: list[Category]) -> Findings:
+            return await refine_findings(llm, findings, categories)
+
+        services.extras["refine_objections"] = refine_objections
     return copilot
 
 

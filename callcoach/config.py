@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     gpu_memory_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
     sentiment_model: str = Field(default="", description="HF id or path; empty = offline default.")
     topic_model: str = Field(default="", description="HF id or path of an XNLI model; empty = offline.")
+    analysis: Literal["auto", "embeddings", "llm"] = Field(
+        default="auto", description="Objections by the LLM (auto: when CALLCOACH_LLM is set) or offline."
+    )
 
     # --- LLM -------------------------------------------------------------------------------
     llm: Literal["none", "gemini", "openai"] = "none"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant"]
 
@@ -35,6 +35,9 @@ class LLMRequest:
     messages: list[ChatMessage] = field(default_factory=list)
     max_tokens: int | None = None
     temperature: float | None = None
+    # a JSON Schema the answer must follow (the answer is then that JSON as text): Gemini gets it
+    # as ``response_schema``, an OpenAI-compatible server as ``response_format`` json_schema
+    response_schema: dict[str, Any] | None = None
 
     @classmethod
     def ask(
@@ -44,9 +47,10 @@ class LLMRequest:
         system: str | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        response_schema: dict[str, Any] | None = None,
     ) -> LLMRequest:
         """A single-question request."""
-        return cls(system, [ChatMessage("user", prompt)], max_tokens, temperature)
+        return cls(system, [ChatMessage("user", prompt)], max_tokens, temperature, response_schema)
 
 
 class LLMError(Exception):

@@ -56,6 +56,9 @@ class GeminiBackend:
             # we pass no tools; switching automatic function calling off also spares a log line a call
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         )
+        if request.response_schema is not None:
+            config.response_mime_type = "application/json"
+            config.response_schema = request.response_schema
         if self.model.startswith("gemini-2.5-flash"):
             # 2.5 Flash thinks by default and its thoughts count against max_output_tokens, so a
             # short CoPilot limit can leave no room for the answer; quick answers are what we need.

@@ -88,6 +88,12 @@ class OpenAICompatBackend:
             payload["max_tokens"] = request.max_tokens
         if request.temperature is not None:
             payload["temperature"] = request.temperature
+        if request.response_schema is not None:
+            # structured outputs (OpenAI, vLLM, llama.cpp server and Ollama all accept this form)
+            payload["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": request.response_schema, "strict": True},
+            }
         body = await self._request("POST", "/chat/completions", payload)
         try:
             text = body["choices"][0]["message"]["content"]

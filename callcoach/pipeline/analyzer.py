@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from callcoach.config import Settings
 from callcoach.pipeline import audio as audio_mod
 from callcoach.pipeline.asr import AsrResult, Transcriber
 from callcoach.pipeline.batched_asr import CallBatcher
-from callcoach.pipeline.cache import FindingsCache, file_hash
+from callcoach.pipeline.cache import AsrCache, FindingsCache, file_hash
 from callcoach.pipeline.errors import PipelineError
 from callcoach.pipeline.grouping import group_candidates
 from callcoach.pipeline.models import FINDINGS_VERSION, Category, Findings, ProposedCategory
@@ -56,6 +56,7 @@ class Analyzer:
         # lock) and a third in the text models (this lock: their memo caches are not thread-safe).
         self._text_stage = threading.RLock()
         self.cache = FindingsCache(settings.data_dir / "cache") if use_cache else None
+        self.asr_cache = AsrCache(settings.data_dir / "cache" / "asr") if use_cache else None
         # a recording longer than this is refused with a clear reason (no call lasts hours)
         self.max_audio_s = max_audio_s or settings.max_audio_seconds
         self.last_times = StageTimes()
@@ -89,7 +90,7 @@ class Analyzer:
         s = self.settings
         return {
             "findings": FINDINGS_VERSION,
-            "pipeline": 5,  # bump when a classifier, prototype set or threshold changes
+            "pipeline": 7,  # bump when a classifier, prototype set or threshold changes
             "whisper": s.whisper_model,
             "language": s.language,
             "stereo_manager": s.stereo_manager_channel,
@@ -106,12 +107,15 @@ class Analyzer:
         categories: Sequence[Category] | None = None,
         summarize: Summarizer | None = None,
         topics: Mapping[str, str | Sequence[str]] | None = None,
+        progress: Callable[[float, float], None] | None = None,
     ) -> Findings:
-        """Analyse one recording; raises ``AudioError`` for unusable audio."""
+        """Analyse one recording; raises ``AudioError`` for unusable audio. ``progress(done_s,
+        total_s)`` follows the speech recognition through the recording."""
         path = Path(path)
         key = None
-        if self.cache is not None and path.is_file():
-            key = self.cache.key(file_hash(path), self._config_key(categories, topics))
+        audio_hash = file_hash(path) if self.cache is not None and path.is_file() else None
+        if self.cache is not None and audio_hash is not None:
+            key = self.cache.key(audio_hash, self._config_key(categories, topics))
             cached = self.cache.get(key)
             if cached is not None:
                 cached.file = str(path)
@@ -124,7 +128,7 @@ class Analyzer:
         t0 = time.perf_counter()
         decoded = audio_mod.decode(path, max_seconds=self.max_audio_s)
         times.decode = time.perf_counter() - t0
-        asr = self._transcribe(decoded, times)
+        asr = self._transcribe(decoded, times, audio_hash=audio_hash, progress=progress)
         with self._text_stage:
             findings = self._finish(
                 path, decoded, asr, times, categories=categories, topics=topics, summarize=None
@@ -175,13 +179,33 @@ class Analyzer:
             return group_candidates(quotes, self.text.embedders[0], existing_codes=existing_codes)
 
     # --- stages ----------------------------------------------------------------------------
-    def _transcribe(self, decoded: audio_mod.DecodedAudio, times: StageTimes) -> AsrResult:
+    def _asr_key(self, audio_hash: str | None) -> str | None:
+        if self.asr_cache is None or audio_hash is None:
+            return None
+        s = self.settings
+        return self.asr_cache.key(audio_hash, {"asr": 1, "whisper": s.whisper_model, "language": s.language})
+
+    def _transcribe(
+        self,
+        decoded: audio_mod.DecodedAudio,
+        times: StageTimes,
+        *,
+        audio_hash: str | None = None,
+        progress: Callable[[float, float], None] | None = None,
+    ) -> AsrResult:
         t0 = time.perf_counter()
+        key = self._asr_key(audio_hash)
+        cached = self.asr_cache.get(key) if self.asr_cache is not None and key else None
+        if cached is not None:
+            times.asr = time.perf_counter() - t0
+            return cached
         mono = decoded.mono()
         if float(np.max(np.abs(mono), initial=0.0)) < 1e-4:  # digital silence: nothing to hear
             result = AsrResult(segments=[], language=self.settings.language, duration=decoded.duration)
         else:
-            result = self.asr.transcribe(mono)
+            result = self.asr.transcribe(mono, progress=progress)
+        if self.asr_cache is not None and key:
+            self.asr_cache.put(key, result)
         times.asr = time.perf_counter() - t0
         return result
 

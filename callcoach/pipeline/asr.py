@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,7 +209,15 @@ class Transcriber:
             "condition_on_previous_text": False,  # stops one misheard phrase looping through a call
         }
 
-    def transcribe(self, audio: np.ndarray, *, batch_size: int | None = None) -> AsrResult:
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        *,
+        batch_size: int | None = None,
+        progress: Callable[[float, float], None] | None = None,
+    ) -> AsrResult:
+        """``progress(done_s, total_s)`` is called as each segment is decoded (a long call takes
+        minutes on a CPU; the caller shows how far it got)."""
         self.load()
         options = self._options()
         with self._lock:
@@ -218,8 +227,12 @@ class Transcriber:
                 )
             else:
                 segments, info = self._model.transcribe(audio, **options)
-            # the generator decodes lazily: consume it under the lock
-            out = [_segment(s) for s in segments]
+            out: list[AsrSegment] = []
+            total = float(info.duration)
+            for s in segments:  # the generator decodes lazily: consume it under the lock
+                out.append(_segment(s))
+                if progress is not None:
+                    progress(min(float(s.end), total), total)
         return AsrResult(segments=out, language=info.language, duration=float(info.duration))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,9 +90,11 @@ class CallBatcher:
         self._busy = False
         self.passes = 0  # batched passes run (for the bench)
 
-    def transcribe(self, audio: np.ndarray) -> AsrResult:
+    def transcribe(
+        self, audio: np.ndarray, *, progress: Callable[[float, float], None] | None = None
+    ) -> AsrResult:
         if not self.transcriber.batched:
-            return self.transcriber.transcribe(audio)
+            return self.transcriber.transcribe(audio, progress=progress)
         request = _Request(audio)
         with self._cond:
             self._waiting.append(request)
@@ -108,6 +111,8 @@ class CallBatcher:
         if request.error is not None:
             raise request.error
         assert request.result is not None
+        if progress is not None:  # a joint pass reports once, when it is done
+            progress(request.result.duration, request.result.duration)
         return request.result
 
     def _run(self, batch: list[_Request]) -> None:

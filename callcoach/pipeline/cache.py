@@ -1,4 +1,4 @@
-"""A JSON file cache of Findings keyed by audio hash + settings + model versions."""
+"""JSON file caches: Findings keyed by audio hash + settings + model versions, and transcripts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from callcoach.pipeline.models import Findings
+from callcoach.pipeline.asr import AsrResult, AsrSegment
+from callcoach.pipeline.models import Findings, Word
 
 
 def file_hash(path: Path) -> str:
@@ -39,4 +40,59 @@ class FindingsCache:
         fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(findings.model_dump_json())
+        os.replace(tmp, self.folder / f"{key}.json")
+
+
+class AsrCache:
+    """Transcripts keyed by audio hash + recogniser settings, apart from the findings.
+
+    Speech recognition is by far the slowest stage; a change to a text model or a category set
+    must not pay for it again, so the transcript is kept on its own.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def key(self, audio_hash: str, config: dict[str, object]) -> str:
+        blob = json.dumps({"audio": audio_hash, **config}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:40]
+
+    def get(self, key: str) -> AsrResult | None:
+        path = self.folder / f"{key}.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return AsrResult(
+                segments=[
+                    AsrSegment(
+                        start=float(s["start"]),
+                        end=float(s["end"]),
+                        text=str(s["text"]),
+                        words=[Word.model_validate(w) for w in s.get("words", [])],
+                    )
+                    for s in data["segments"]
+                ],
+                language=str(data["language"]),
+                duration=float(data["duration"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError):  # missing or damaged entry: transcribe again
+            return None
+
+    def put(self, key: str, result: AsrResult) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        data = {
+            "language": result.language,
+            "duration": result.duration,
+            "segments": [
+                {
+                    "start": s.start,
+                    "end": s.end,
+                    "text": s.text,
+                    "words": [w.model_dump() for w in s.words],
+                }
+                for s in result.segments
+            ],
+        }
+        fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False)
         os.replace(tmp, self.folder / f"{key}.json")

@@ -59,8 +59,9 @@ def findings_record(f: Any) -> dict[str, Any]:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
+    from callcoach.llm.analysis import analysis_uses_llm
     from callcoach.pipeline.analyzer import Analyzer
-    from callcoach.pipeline.categories import CategoryFormatError, categories_from_json
+    from callcoach.pipeline.categories import CategoryFormatError, categories_from_json, merge_categories
     from callcoach.pipeline.errors import PipelineError
 
     categories = None
@@ -75,11 +76,26 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print("callcoach analyze: no audio files found", file=sys.stderr)
         return 1
     analyzer = Analyzer(settings, use_cache=not args.no_cache)
+    refine = None
+    if analysis_uses_llm(settings):  # the LLM's objections, checked; the offline result on failure
+        from callcoach.llm.analysis import BlockingRefiner
+
+        refine = BlockingRefiner(settings)
+    cats = merge_categories(categories)
     results: list[dict[str, Any]] = []
     failed = 0
-    for path in tqdm(files, desc="analyze", unit="call", file=sys.stderr):
+    bar = tqdm(files, desc="analyze", unit="call", file=sys.stderr)
+    for path in bar:
+
+        def progress(done: float, total: float, name: str = path.name) -> None:
+            # a long recording takes minutes to transcribe on a CPU: show how far it got
+            bar.set_postfix_str(f"{name} {done / 60:.1f}/{total / 60:.1f} min", refresh=True)
+
         try:
-            results.append(findings_record(analyzer.analyze_file(path, categories=categories)))
+            findings = analyzer.analyze_file(path, categories=categories, progress=progress)
+            if refine is not None:
+                findings = refine(findings, cats)
+            results.append(findings_record(findings))
         except PipelineError as exc:
             failed += 1
             results.append({"file": str(path), "error": str(exc)})
@@ -90,5 +106,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         tmp = args.json_out.with_suffix(args.json_out.suffix + ".tmp")
         tmp.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
         tmp.replace(args.json_out)  # written after each file: an interrupted run keeps what it did
+    if refine is not None:
+        refine.close()
     print(f"analyzed {len(files) - failed} of {len(files)} recordings -> {args.json_out}", file=sys.stderr)
     return 1 if failed else 0

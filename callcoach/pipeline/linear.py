@@ -91,6 +91,8 @@ class FittedModels:
         encoders: str,
         class_weights: np.ndarray | None = None,
         l2: float = 1e-3,
+        steps: int = 800,
+        rate: float = 1.0,
     ) -> SoftmaxRegression:
         key = hashlib.sha256(
             json.dumps(
@@ -101,6 +103,7 @@ class FittedModels:
                     encoders,
                     None if class_weights is None else [round(float(w), 9) for w in class_weights],
                     l2,
+                    *([] if (steps, rate) == (800, 1.0) else [steps, rate]),
                 ],
                 ensure_ascii=False,
             ).encode()
@@ -113,7 +116,13 @@ class FittedModels:
             except (OSError, ValueError, KeyError):  # a torn or foreign file: fit again
                 pass
         model = SoftmaxRegression.fit(
-            featurize(texts), np.asarray(labels), n_classes, class_weights=class_weights, l2=l2
+            featurize(texts),
+            np.asarray(labels),
+            n_classes,
+            class_weights=class_weights,
+            l2=l2,
+            steps=steps,
+            rate=rate,
         )
         if path is not None:
             try:
@@ -126,10 +135,43 @@ class FittedModels:
                 pass  # a read-only data dir costs the next start a refit, nothing more
         return model
 
-    def _prune(self, name: str) -> None:
+    def vectors(
+        self,
+        name: str,
+        texts: Sequence[str],
+        featurize: Callable[[Sequence[str]], np.ndarray],
+        *,
+        encoders: str,
+    ) -> np.ndarray:
+        """``featurize(texts)``, kept on disk like the fitted models (for nearest-neighbour look-ups
+        over reference lines, which need the vectors themselves at run time)."""
+        key = hashlib.sha256(json.dumps([list(texts), encoders], ensure_ascii=False).encode()).hexdigest()[
+            :20
+        ]
+        path = self.folder / f"{name}-{key}.npy" if self.folder is not None else None
+        if path is not None and path.is_file():
+            try:
+                saved = np.load(path)
+                if saved.shape[0] == len(texts):
+                    return np.asarray(saved, dtype=np.float32)
+            except (OSError, ValueError):  # a torn or foreign file: embed again
+                pass
+        out = np.asarray(featurize(texts), dtype=np.float32)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as tmp:
+                    np.save(tmp, out)
+                os.replace(tmp.name, path)
+                self._prune(name, "npy")
+            except OSError:
+                pass
+        return out
+
+    def _prune(self, name: str, suffix: str = "npz") -> None:
         """Every edit of a portal's categories is a new set: keep the newest few per model."""
         assert self.folder is not None
-        files = sorted(self.folder.glob(f"{name}-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+        files = sorted(self.folder.glob(f"{name}-*.{suffix}"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in files[self.KEEP :]:
             old.unlink(missing_ok=True)
 

@@ -111,7 +111,6 @@ CLIENT_LINES: tuple[str, ...] = (
 # What managers typically say; used when speakers are unknown or guessed from one mixed channel,
 # so that the manager's own price quote or offer is not read as the client's objection.
 MANAGER_LINES: tuple[str, ...] = (
-    "Добрый день, меня зовут Ирина, я представляю компанию Стройресурс.",
     "Здравствуйте, вас беспокоит менеджер отдела продаж, можете говорить?",
     "Я составил для вашей компании индивидуальный расчёт.",
     "Годовое обслуживание обойдётся в сто двадцать тысяч.",

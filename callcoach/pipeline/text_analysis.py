@@ -127,7 +127,9 @@ class TextAnalyzer:
             objections=objections,
             new_category_candidates=candidates,
             sentiment=analyse_sentiment(self.sentiment, segments, objections),
-            topic=self.topics.classify(segments, topics, [o.category for o in objections]),
+            topic=self.topics.classify(
+                segments, topics, [o.category for o in objections] + ["novel"] * bool(candidates)
+            ),
             stats=conversation_stats(segments, duration),
             models=dict(self.versions),
         )

@@ -1,10 +1,14 @@
 """Floors on the real bundled model over the shared dev calls: a regression fails CI.
 
-Measured (bench/accuracy.py, mono): objection F1 1.00, topic 1.00, sentiment 1.00. The floors
-are the bar the product promises (F1 0.9, topic and sentiment 0.8), so ASR jitter on one or two
-calls passes and a real regression does not. The paraphrase sets (bench/corpus) say the same
-things in other words: the text stage must clear the same bar on them, so a fix that only learns
-the dev calls' wording fails here.
+dev01–12 (short calls, one objection each), measured with bench/accuracy.py: objection F1 1.00,
+topic and sentiment 1.00 at text level. The floors are the bar the product promises (F1 0.9,
+topic and sentiment 0.8), so ASR jitter on one or two calls passes and a real regression does
+not. The paraphrase sets (bench/corpus) say the same things in other words: the text stage must
+clear the same bar on them, so a fix that only learns the dev calls' wording fails here.
+
+dev13–36 (long calls, several objections, hard negatives) have floors of their own, set a little
+under what the offline models measure (see LONG_* below and the README's accuracy table); they
+are below the product's target for such calls, which the LLM analysis is for.
 """
 
 from __future__ import annotations
@@ -19,6 +23,18 @@ from callcoach.pipeline.models import Findings, Segment
 OBJECTION_F1_FLOOR = 0.9
 TOPIC_FLOOR = 0.8
 SENTIMENT_FLOOR = 0.8
+FIRST_SET = {f"dev{i:02d}" for i in range(1, 13)}
+# dev13–36, offline models. Measured with bench/accuracy.py at text level: objection F1 0.76,
+# precision 0.76, topic 0.75, sentiment 0.75; from the mono recordings (8 kHz, roles guessed from
+# the voices, WER 0.23): F1 0.66, precision 0.87, topic 0.63, sentiment 0.63.
+LONG_OBJECTION_F1_FLOOR = 0.65
+LONG_PRECISION_FLOOR = 0.65
+LONG_TOPIC_FLOOR = 0.7
+LONG_SENTIMENT_FLOOR = 0.7
+LONG_MONO_OBJECTION_F1_FLOOR = 0.55
+LONG_MONO_PRECISION_FLOOR = 0.55
+LONG_MONO_TOPIC_FLOOR = 0.55
+LONG_MONO_SENTIMENT_FLOOR = 0.55
 PARAPHRASES = sorted((Path(__file__).resolve().parents[2] / "bench" / "corpus").glob("paraphrases_*.json"))
 
 
@@ -29,7 +45,13 @@ def _labels(f: Findings) -> set[str]:
     return labels
 
 
-def _assert_floors(results: list[tuple[dict, Findings]]) -> None:
+def _assert_floors(
+    results: list[tuple[dict, Findings]],
+    f1_floor: float = OBJECTION_F1_FLOOR,
+    topic_floor: float = TOPIC_FLOOR,
+    sentiment_floor: float = SENTIMENT_FLOOR,
+    precision_floor: float = 0.0,
+) -> None:
     tp = fp = fn = topic = sentiment = 0
     for truth, f in results:
         t = {x["objection"] for x in truth["turns"] if x["objection"]}
@@ -39,14 +61,69 @@ def _assert_floors(results: list[tuple[dict, Findings]]) -> None:
         sentiment += f.sentiment.overall.label == truth["sentiment"]
     n = len(results)
     f1 = 2 * tp / (2 * tp + fp + fn)
-    assert f1 >= OBJECTION_F1_FLOOR, (tp, fp, fn)
-    assert topic / n >= TOPIC_FLOOR
-    assert sentiment / n >= SENTIMENT_FLOOR
+    assert f1 >= f1_floor, (tp, fp, fn)
+    assert tp / max(1, tp + fp) >= precision_floor, (tp, fp, fn)
+    assert topic / n >= topic_floor
+    assert sentiment / n >= sentiment_floor
 
 
 @pytest.mark.slow
 def test_mono_calls_meet_the_floors(mono_findings) -> None:
-    _assert_floors(list(mono_findings.values()))
+    _assert_floors([r for call_id, r in mono_findings.items() if call_id in FIRST_SET])
+
+
+@pytest.mark.slow
+def test_long_mono_calls_meet_their_floors(mono_findings) -> None:
+    long_calls = [r for call_id, r in mono_findings.items() if call_id not in FIRST_SET]
+    if not long_calls:
+        pytest.skip("dev13–36 are absent")
+    _assert_floors(
+        long_calls,
+        LONG_MONO_OBJECTION_F1_FLOOR,
+        LONG_MONO_TOPIC_FLOOR,
+        LONG_MONO_SENTIMENT_FLOOR,
+        LONG_MONO_PRECISION_FLOOR,
+    )
+
+
+@pytest.mark.slow
+def test_long_calls_meet_their_floors_at_text_level(analyzer, calls_dir: Path) -> None:
+    results = []
+    for path in sorted(calls_dir.glob("dev*.json")):
+        truth = json.loads(path.read_text(encoding="utf-8"))
+        if truth["id"] in FIRST_SET:
+            continue
+        segments = [
+            Segment(speaker=t["speaker"], start=t["start"], end=t["end"], text=t["text"])
+            for t in truth["turns"]
+        ]
+        results.append((truth, analyzer.text.analyze_transcript(segments)))
+    if not results:
+        pytest.skip("dev13–36 are absent")
+    clean = [f for truth, f in results if not any(t["objection"] for t in truth["turns"])]
+    assert sum(bool(f.objections or f.new_category_candidates) for f in clean) <= 1 + len(clean) // 2
+    _assert_floors(
+        results, LONG_OBJECTION_F1_FLOOR, LONG_TOPIC_FLOOR, LONG_SENTIMENT_FLOOR, LONG_PRECISION_FLOOR
+    )
+
+
+@pytest.mark.slow
+def test_several_objections_in_one_call_are_each_reported_once(analyzer, calls_dir: Path) -> None:
+    path = calls_dir / "dev15.json"
+    if not path.is_file():
+        pytest.skip("dev15 is absent")
+    truth = json.loads(path.read_text(encoding="utf-8"))
+    segments = [
+        Segment(speaker=t["speaker"], start=t["start"], end=t["end"], text=t["text"]) for t in truth["turns"]
+    ]
+    f = analyzer.text.analyze_transcript(segments)
+    codes = [o.category for o in f.objections]
+    assert len(codes) == len(set(codes)) >= 2
+    client_text = {s.text for s in segments if s.speaker == "client"}
+    for o in f.objections:
+        assert any(o.quote in text for text in client_text)
+        assert o.recommendation
+        assert any(s.start == o.start and s.speaker == "client" for s in segments)
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from callcoach.pipeline import phrasebook, sentiment, topics
+from callcoach.pipeline import phrasebook, reference, sentiment, topics
 from callcoach.pipeline.categories import merge_categories
 from tests.pipeline.conftest import REPO, shared_calls_dir
 
@@ -52,6 +52,18 @@ def _evaluation_grams(paths: list[Path]) -> set[tuple[str, ...]]:
         for text in _strings(data["calls"] if "calls" in data else data["turns"]):
             out |= _grams(text)
     return out
+
+
+def test_reference_lines_share_no_wording_with_any_evaluation_set() -> None:
+    """The reference lines by class (and the manager lines they answer) were written from the
+    category definitions and checked against every evaluation set: the dev calls (all of them),
+    every call set in bench/corpus (paraphrases, any held-out set dropped in later)."""
+    paths = sorted((REPO / "bench" / "corpus").glob("*.json")) + sorted(shared_calls_dir().glob("*.json"))
+    evaluation = _evaluation_grams(paths)
+    examples = reference.reference_examples()
+    assert all(len(examples[c.code]) >= 200 for c in merge_categories(None))
+    assert len(examples[reference.NONE]) >= 400
+    assert [t for t in reference.packaged_texts() if _grams(t) & evaluation] == []
 
 
 def test_reference_phrases_share_no_wording_with_the_evaluation_calls() -> None:

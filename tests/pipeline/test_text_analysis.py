@@ -143,3 +143,35 @@ def test_empty_transcript_gives_valid_empty_findings(text_analyzer) -> None:
     assert f.segments == [] and f.objections == []
     assert f.sentiment.overall.label == "neutral"
     assert f.topic.label == "unknown"
+
+
+def test_neutral_questions_about_price_terms_and_competitors_are_not_objections(text_analyzer) -> None:
+    f = text_analyzer.analyze_transcript(
+        _call(
+            ("manager", "Здравствуйте, это Марина, компания ТеплоДом, монтируем отопление в частных домах."),
+            ("client", "Да, здравствуйте, мы как раз думаем менять котёл. А сколько у вас стоит монтаж?"),
+            ("manager", "Монтаж под ключ от девяноста тысяч, точнее скажет инженер после замера."),
+            ("client", "Понятно. А оплату можно разбить на две части?"),
+            ("manager", "Можно: половина до начала работ, половина после пуска."),
+            ("client", "Хорошо, давайте замер в субботу утром, адрес пришлю сообщением."),
+        )
+    )
+    assert f.objections == [] and f.new_category_candidates == []
+
+
+def test_several_objections_in_one_call_each_with_quote_time_and_advice(text_analyzer) -> None:
+    segments = _call(
+        ("manager", "Добрый день, компания СкладСофт, учёт для оптовых складов. Удобно говорить?"),
+        ("client", "Слушаю."),
+        ("manager", "Подписка на систему для вашего склада выйдет в сорок тысяч в месяц."),
+        ("client", "Сорок тысяч каждый месяц? Нет, для нас это слишком дорого, столько мы не потянем."),
+        ("manager", "Понимаю. Можем начать с тарифа на один склад, это вдвое дешевле."),
+        ("client", "Всё равно решать буду не я, такие покупки у нас утверждает только собственник."),
+        ("manager", "Давайте я подготовлю для него короткий расчёт окупаемости?"),
+        ("client", "Присылайте, передам."),
+    )
+    f = text_analyzer.analyze_transcript(segments)
+    assert [o.category for o in f.objections] == ["price", "cannot_decide"]
+    for o, turn in zip(f.objections, (segments[3], segments[5]), strict=True):
+        assert o.start == turn.start and o.quote in turn.text
+        assert o.recommendation and o.handled is True

@@ -1,0 +1,1 @@
+"""Reference client lines by class (see callcoach/pipeline/reference.py); data only."""
