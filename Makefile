@@ -36,6 +36,10 @@ bench: setup
 	$(PY) bench/e2e.py
 	$(PY) bench/ack_latency.py
 	$(PY) bench/rest_throughput.py
+	$(PY) bench/org_chart.py
+	$(PY) bench/chaos.py
+	$(PY) bench/scale.py
+	$(PY) bench/long_call.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
