@@ -25,6 +25,7 @@ from callcoach.config import ConfigError, Settings
 from callcoach.llm.base import LLMBackend, LLMError, LLMRequest
 from callcoach.llm.budget import MESSAGE_OVERHEAD_TOKENS, estimate_tokens, input_budget
 from callcoach.pipeline.models import Category, Findings, NewCategoryCandidate, Objection, Segment
+from callcoach.pipeline.objections import manager_reply
 from callcoach.pipeline.summary import template_summary
 
 log = logging.getLogger(__name__)
@@ -241,16 +242,6 @@ async def llm_objections(
     return sorted(found.values(), key=lambda f: f.turn)
 
 
-def _reply(segments: Sequence[Segment], index: int) -> str:
-    reply: list[str] = []
-    for seg in segments[index + 1 :]:
-        if seg.speaker == "manager":
-            reply.append(seg.text)
-        elif reply or seg.speaker == "client":
-            break
-    return " ".join(reply)
-
-
 async def refine_findings(llm: LLMBackend, findings: Findings, categories: Sequence[Category]) -> Findings:
     """``findings`` with the LLM's objections, or unchanged (logged) when the LLM fails or its
     answer does not hold up."""
@@ -274,7 +265,7 @@ async def refine_findings(llm: LLMBackend, findings: Findings, categories: Seque
             candidates.append(NewCategoryCandidate(quote=seg.text, start=seg.start, confidence=f.confidence))
             continue
         c = by_code[f.category]
-        reply = _reply(segments, f.turn)
+        reply = manager_reply(segments, f.turn)
         objections.append(
             Objection(
                 category=c.code,

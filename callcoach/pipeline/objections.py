@@ -329,7 +329,7 @@ class ObjectionClassifier:
                 continue
             category = model.categories[label]
             share = float(turn.share[label])
-            reply = _manager_reply(segments, turn.index)
+            reply = manager_reply(segments, turn.index)
             objections.append(
                 Objection(
                     category=category.code,
@@ -373,7 +373,7 @@ def context_before(segments: Sequence[Segment], index: int, *, max_sentences: in
     return ""
 
 
-def _manager_reply(segments: Sequence[Segment], index: int) -> str:
+def manager_reply(segments: Sequence[Segment], index: int) -> str:
     """What the manager said right after the objection (up to the client's next turn)."""
     reply: list[str] = []
     for seg in segments[index + 1 :]:

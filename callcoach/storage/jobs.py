@@ -77,28 +77,8 @@ class JobRepo:
         conn: AsyncConnection | None = None,
     ) -> bool:
         """Create the job unless one exists for this call; True when it was created."""
-        t = now()
-        stmt = self.db.insert_ignore(
-            jobs,
-            dict(
-                portal_id=portal_id,
-                call_id=call_id,
-                source=source,
-                state="queued",
-                attempts=0,
-                record_polls=0,
-                next_run_at=t,
-                call=call,
-                manager_id=as_int(call.get("PORTAL_USER_ID")),
-                call_type=as_int(call.get("CALL_TYPE")),
-                duration=as_float(call.get("CALL_DURATION")),
-                done_steps=[],
-                created_at=t,
-                updated_at=t,
-            ),
-            "portal_id",
-            "call_id",
-        )
+        row = self._new_row(portal_id, call_id, call, None, source, now())
+        stmt = self.db.insert_ignore(jobs, row, "portal_id", "call_id")
         if conn is not None:
             return bool((await conn.execute(stmt)).rowcount)
         async with self.db.begin() as own:
