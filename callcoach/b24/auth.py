@@ -24,6 +24,34 @@ log = logging.getLogger(__name__)
 DEFAULT_OAUTH_URL = "https://oauth.bitrix.info/oauth/token/"
 
 
+async def request_renewal(
+    session: aiohttp.ClientSession,
+    oauth_url: str,
+    *,
+    client_id: str,
+    client_secret: str,
+    refresh_token: str,
+    client_timeout: aiohttp.ClientTimeout,
+    user_agent: str,
+) -> tuple[int, Any]:
+    """One refresh at the OAuth server (``settings/oauth/auto-renewal.md``): the HTTP status and
+    the JSON body (None when the answer is not JSON). Transport errors propagate: the token
+    refresher and the install check each turn them into their own error."""
+    params = {
+        "grant_type": "refresh_token",
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "refresh_token": refresh_token,
+    }
+    headers = {"User-Agent": user_agent, "Accept": "application/json"}
+    async with session.get(oauth_url, params=params, timeout=client_timeout, headers=headers) as resp:
+        try:
+            body: Any = await resp.json(content_type=None)
+        except ValueError:
+            body = None
+        return resp.status, body
+
+
 @dataclass(frozen=True)
 class PortalCredentials:
     """What ONAPPINSTALL gives us, per portal (``member_id`` is the portal's identity)."""
@@ -109,22 +137,17 @@ class TokenRefresher:
             return self.creds
 
     async def _request_new_tokens(self) -> PortalCredentials:
-        params = {
-            "grant_type": "refresh_token",
-            "client_id": self._client_id,
-            "client_secret": self._client_secret,
-            "refresh_token": self.creds.refresh_token,
-        }
         started = time.monotonic()
         try:
-            async with self._session.get(
-                self.oauth_url, params=params, timeout=self._timeout, headers={"User-Agent": self._user_agent}
-            ) as resp:
-                status = resp.status
-                try:
-                    body: Any = await resp.json(content_type=None)
-                except ValueError:
-                    body = None
+            status, body = await request_renewal(
+                self._session,
+                self.oauth_url,
+                client_id=self._client_id,
+                client_secret=self._client_secret,
+                refresh_token=self.creds.refresh_token,
+                client_timeout=self._timeout,
+                user_agent=self._user_agent,
+            )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise B24TransportError("TRANSPORT", f"token refresh failed: {type(exc).__name__}") from None
         log.info(

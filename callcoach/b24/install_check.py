@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from .auth import request_renewal
 from .errors import error_from_response
 
 log = logging.getLogger(__name__)
@@ -140,24 +141,16 @@ async def verify_install(
         )
     if urlsplit(claim.client_endpoint).netloc.lower() != claim.domain.lower():
         raise InstallRefused(403, "the install request's domain and client_endpoint name different portals")
-    params = {
-        "grant_type": "refresh_token",
-        "client_id": client_id,
-        "client_secret": client_secret,
-        "refresh_token": claim.refresh_token,
-    }
     try:
-        async with session.get(
+        status, body = await request_renewal(
+            session,
             oauth_url,
-            params=params,
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
-            headers={"User-Agent": user_agent, "Accept": "application/json"},
-        ) as resp:
-            status = resp.status
-            try:
-                body: Any = await resp.json(content_type=None)
-            except ValueError:
-                body = None
+            client_id=client_id,
+            client_secret=client_secret,
+            refresh_token=claim.refresh_token,
+            client_timeout=aiohttp.ClientTimeout(total=timeout_s),
+            user_agent=user_agent,
+        )
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise InstallRefused(
             503, f"the OAuth server could not be asked ({type(exc).__name__}); nothing installed, try again"
