@@ -10,42 +10,23 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from callcoach.storage import Store
 from tests.conftest import free_port, wait_for
 from tests.fakes.portal import FakePortal
+from tests.flow.serve_process import is_up, start_serve
 
 pytestmark = pytest.mark.slow
 
 CALLS = ["dev01", "dev03", "dev06"]
 States = Callable[[], Awaitable[dict[str, tuple[str, str | None]]]]
 KILLS = 3
-
-
-def _serve(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "callcoach.cli", "serve"],
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # the analysis child is in the group: killpg takes both
-    )
-
-
-async def _up(url: str) -> bool:
-    try:
-        async with aiohttp.ClientSession() as http, http.get(url + "/livez") as resp:
-            return resp.status == 200
-    except aiohttp.ClientError:
-        return False
 
 
 async def test_killed_at_random_points_every_call_gets_one_comment(
@@ -70,7 +51,7 @@ async def test_killed_at_random_points_every_call_gets_one_comment(
         "CALLCOACH_RECORD_RETRY_MINUTES": "[0.02, 0.02]",
     }
     log = tmp_path / "serve.log"
-    proc = _serve(env, log)
+    proc = start_serve(env, log)
     store = await Store.open(f"sqlite+aiosqlite:///{data / 'callcoach.db'}")
 
     async def states() -> dict[str, tuple[str, str | None]]:
@@ -79,7 +60,7 @@ async def test_killed_at_random_points_every_call_gets_one_comment(
         return {j.call_id: (j.state, j.lease_owner) for j in jobs}
 
     try:
-        await wait_for(lambda: _up(url), timeout=120)
+        await wait_for(lambda: is_up(url), timeout=120)
         assert (await portal.install(url + "/b24/install"))["status"] == 200
         for n, name in enumerate(CALLS):
             portal.add_deal(300 + n)
@@ -100,9 +81,9 @@ async def test_killed_at_random_points_every_call_gets_one_comment(
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
             cut = {c: (s, o) for c, (s, o) in (await states()).items() if o and s not in ("done", "failed")}
-            proc = _serve(env, log)
+            proc = start_serve(env, log)
             started = time.monotonic()
-            await wait_for(lambda: _up(url), timeout=120)
+            await wait_for(lambda: is_up(url), timeout=120)
             if cut:  # a job cut off by the kill is claimed again by the new process
                 await wait_for(partial(_taken_again, states, cut), timeout=60)
                 recoveries.append(time.monotonic() - started)

@@ -7,35 +7,16 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from callcoach.storage import Store
 from tests.conftest import free_port, wait_for
 from tests.fakes.portal import FakePortal
+from tests.flow.serve_process import is_up, start_serve
 
 pytestmark = pytest.mark.slow
-
-
-def _serve(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "callcoach.cli", "serve"],
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-async def _up(url: str) -> bool:
-    try:
-        async with aiohttp.ClientSession() as http, http.get(url + "/livez") as resp:
-            return resp.status == 200
-    except aiohttp.ClientError:
-        return False
 
 
 async def test_killed_mid_job_and_restarted_still_one_comment(
@@ -59,10 +40,10 @@ async def test_killed_mid_job_and_restarted_still_one_comment(
         "CALLCOACH_SWEEP_MINUTES": "0",
     }
     log = tmp_path / "serve.log"
-    proc = _serve(env, log)
+    proc = start_serve(env, log)
     store = await Store.open(f"sqlite+aiosqlite:///{data / 'callcoach.db'}")
     try:
-        await wait_for(lambda: _up(url), timeout=120)
+        await wait_for(lambda: is_up(url), timeout=120)
         assert (await portal.install(url + "/b24/install"))["status"] == 200
         portal.add_deal(70)
         portal.add_call(
@@ -89,8 +70,8 @@ async def test_killed_mid_job_and_restarted_still_one_comment(
         proc.wait(timeout=30)
         state_at_kill = await job_state()
 
-        proc = _serve(env, log)
-        await wait_for(lambda: _up(url), timeout=120)
+        proc = start_serve(env, log)
+        await wait_for(lambda: is_up(url), timeout=120)
         await wait_for(lambda: _in(job_state(), ("done", "failed")), timeout=300)
         assert await job_state() == "done", log.read_text()[-3000:]
         assert len([c for c in portal.comments if int(c["ENTITY_ID"]) == 70]) == 1, (
