@@ -122,7 +122,7 @@ async def test_a_write_back_whose_answer_is_lost_sends_neither_comment_nor_tip_t
         app.events_url, "ONVOXIMPLANTCALLEND", portal.call_end_event_data("lost-answer")
     )
     assert answer["status"] == 200
-    await wait_for(lambda: _all_finished(app, portal, 1), timeout=600, interval=0.5)
+    await wait_for(lambda: _all_finished(app, portal, 1), timeout=900, interval=0.5)
     portal.faults.disable()
 
     assert portal.faults.injected["late batch"] == 1, "the write-back's answer was not delayed"
