@@ -22,6 +22,7 @@ from callcoach.b24.client import B24Client
 from callcoach.b24.errors import (
     AccessDenied,
     B24Error,
+    B24TransportError,
     DownloadTooLarge,
     ExpiredToken,
     ForbiddenDownload,
@@ -256,22 +257,45 @@ class CallFlow:
             else:
                 notify_by_call = self.d.notify is not None
         steps = {name: commands for name, commands in steps.items() if name not in done and commands}
+        if "notify" in steps and "notify-intent" in done:
+            # An earlier write-back with the tip got no answer (timed out, connection lost): the
+            # portal may have delivered it. A tip cannot be looked up the way the comment's marker
+            # can, and a second tip is worse than none, so it is not sent again.
+            log.warning("call %s: the manager's tip may not have arrived; not sent twice", job.call_id)
+            del steps["notify"]
+            done.append("notify")
 
-        if "comment" in steps and "comment-intent" not in done:
-            # A crash after the portal accepted the comment but before we stored that fact would
-            # post it again on resume. So the intent is stored first, and a resumed job that finds
-            # the intent looks for its marker on the timeline before it writes.
-            done.append("comment-intent")
+        # A crash (or a lost answer) after the portal accepted a write but before we stored that
+        # fact would write it again on resume. So the intents are stored first: a resumed job that
+        # finds the comment's intent looks for its marker on the timeline before it writes; one
+        # that finds the tip's intent without an answer does not send the tip again.
+        intents = [f"{name}-intent" for name in ("comment", "notify") if name in steps]
+        if any(intent not in done for intent in intents):
+            done.extend(intent for intent in intents if intent not in done)
             await self._save(job, done_steps=done)
         fatal: B24Error | None = None
         if steps:
             commands: dict[str, Command] = {}
             for name, cmds in steps.items():
                 commands.update(keyed(name, cmds))
-            if self.d.write_batch is not None:
-                res = await self.d.write_batch.run(client, portal.member_id, commands)
-            else:
-                res = await client.batch(commands)
+            try:
+                if self.d.write_batch is not None:
+                    res = await self.d.write_batch.run(client, portal.member_id, commands)
+                else:
+                    res = await client.batch(commands)
+            except B24Error as exc:
+                if "notify" in steps and not _may_have_run(exc):  # refused whole: send it next time
+                    done.remove("notify-intent")
+                    await self._save(job, done_steps=done)
+                raise
+            if "notify" in steps:
+                sent = [key for key in res.results if step_of(key) == "notify"]
+                if not sent:  # the portal answered that no part of the tip went: it may go again
+                    done.remove("notify-intent")
+                elif any(step_of(key) == "notify" for key in res.errors):
+                    # part of a long tip went: resending would repeat that part
+                    log.warning("call %s: part of the manager's tip failed", job.call_id)
+                    res.errors = {k: e for k, e in res.errors.items() if step_of(k) != "notify"}
             for name in steps:
                 errors = [err for key, err in res.errors.items() if step_of(key) == name]
                 if errors and (name == "comment" or isinstance(errors[0], TRANSIENT)):
@@ -336,6 +360,13 @@ def skip_reason(call: dict[str, Any], min_call_seconds: float) -> str | None:
     if duration is not None and duration < min_call_seconds:
         return f"call shorter than {min_call_seconds} s ({duration:g} s)"
     return None
+
+
+def _may_have_run(exc: B24Error) -> bool:
+    """Whether a request that raised ``exc`` may still have run on the portal: a timeout or a
+    broken connection (the answer is lost), or a 5xx (the portal failed somewhere under way). The
+    other errors are answers the portal gives before it runs anything (limits, auth, rights)."""
+    return isinstance(exc, (B24TransportError, InternalServerError)) or type(exc) is B24Error
 
 
 def is_permanent(exc: BaseException) -> bool:

@@ -14,7 +14,9 @@ The answers follow the docs, ``_includes/system-errors.md`` (linked from ``error
 
 A *timeout* is the nastier kind: the method runs (a comment is added) but the answer comes after
 the client gave up, so the client cannot know it ran. Downloads (``/disk/downloadFile``) may be
-answered 500 too (``download_error_rate``). The OAuth token endpoint is left alone.
+answered 500 too (``download_error_rate``). The OAuth token endpoint is left alone. A test can
+also pick a method whose first requests are answered late (``late_methods``): the write-back's
+``batch`` then delivers its comment and tip, and the app only learns that it timed out.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ class FaultPlan:
     expire_every: int = 0  # every Nth REST request first expires all access tokens (0: never)
     download_error_rate: float = 0.0
     seed: int = 0
+    # the first ``late_count`` requests of these methods (``batch``…) whose answer holds
+    # ``late_if_answer_has`` run but are answered late
+    late_methods: tuple[str, ...] = ()
+    late_if_answer_has: str = ""
+    late_count: int = 1
 
 
 class Faults:
@@ -72,6 +79,14 @@ class Faults:
         if not request.path.startswith("/rest/"):
             return await handler(request)
         self.seen += 1
+        method = request.path.rstrip("/").rsplit("/", 1)[-1].removesuffix(".json").lower()
+        if method in plan.late_methods and self.injected[f"late {method}"] < plan.late_count:
+            response = await handler(request)  # the method runs...
+            body = response.body if isinstance(response, web.Response) else None
+            if isinstance(body, bytes) and plan.late_if_answer_has.encode() in body:
+                self.injected[f"late {method}"] += 1
+                await asyncio.sleep(plan.timeout_s)  # ...but the answer misses the client's timeout
+            return response
         if plan.expire_every and self.seen % plan.expire_every == 0:
             self.injected["token expired"] += 1
             self._expire_tokens()  # this request (and every other with the old token) gets 401

@@ -95,3 +95,39 @@ async def test_a_call_whose_portal_keeps_failing_ends_failed_with_the_reason(
         metrics = await resp.text()
     assert 'callcoach_job_transitions_total{state="failed"} 1.0' in metrics
     assert 'callcoach_jobs{state="failed"} 1.0' in metrics
+
+
+async def test_a_write_back_whose_answer_is_lost_sends_neither_comment_nor_tip_twice(
+    portal: FakePortal, start_app: StartApp, calls_dir: Path
+) -> None:
+    # The write-back batch (comment + tip) runs on the portal, but its answer comes after the
+    # client's timeout: the app cannot tell whether it ran, and tries the job again.
+    app = await start_app(portal, **FAST_RETRIES)
+    assert (await portal.install(app.install_url))["status"] == 200
+    portal.add_user(7, "Андрей", [1])
+    portal.add_deal(700)
+    portal.add_call(
+        "lost-answer",
+        recording=calls_dir / "dev01.mp3",
+        user_id=7,
+        duration=40,
+        crm_activity_id=7700,
+        bindings=[(2, 700)],
+    )
+    portal.faults.enable(
+        # the write-back's answer names its steps (``comment``, or ``c0_comment`` when batched)
+        FaultPlan(late_methods=("batch",), late_if_answer_has='comment"', timeout_s=2.5)
+    )
+    answer = await portal.send_event(
+        app.events_url, "ONVOXIMPLANTCALLEND", portal.call_end_event_data("lost-answer")
+    )
+    assert answer["status"] == 200
+    await wait_for(lambda: _all_finished(app, portal, 1), timeout=900, interval=0.5)
+    portal.faults.disable()
+
+    assert portal.faults.injected["late batch"] == 1, "the write-back's answer was not delayed"
+    states = await _jobs(app, portal)
+    assert states["lost-answer"][0] == "done", states
+    assert len([c for c in portal.comments if int(c["ENTITY_ID"]) == 700]) == 1, portal.comments
+    tips = [m for m in portal.bot_messages + portal.notifications if "Разбор звонка" in str(m)]
+    assert len(tips) == 1, tips
