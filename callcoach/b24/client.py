@@ -33,6 +33,8 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 from typing_extensions import Unpack
 
+from callcoach.values import as_float, as_int
+
 from .auth import PortalCredentials, TokenRefresher, TokenSink, TokenSource
 from .errors import (
     B24Error,
@@ -49,7 +51,6 @@ from .errors import (
 )
 from .query import php_query
 from .throttle import LeakyBucket, Throttle
-from .values import as_float, as_int
 
 log = logging.getLogger(__name__)
 

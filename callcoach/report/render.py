@@ -26,8 +26,7 @@ from callcoach.report.data import (
     ReportData,
     manager_label,
 )
-
-SPEAKER_NAMES = {"manager": "Менеджер", "client": "Клиент", "unknown": "Собеседник"}
+from callcoach.texts import SPEAKER_NAMES, clock
 
 _SCRIPT_ESCAPES = {
     "<": "\\u003c",
@@ -73,11 +72,6 @@ def _duration(seconds: float) -> str:
     s = round(seconds or 0)
     minutes, sec = divmod(s, 60)
     return f"{minutes} мин {sec} с" if minutes else f"{sec} с"
-
-
-def _clock(seconds: float) -> str:
-    s = int(seconds or 0)
-    return f"{s // 60}:{s % 60:02d}"
 
 
 def render_report_html(
@@ -151,7 +145,7 @@ def render_call_page(
         segments.append(
             {
                 "speaker": seg.speaker,
-                "clock": _clock(seg.start),
+                "clock": clock(seg.start),
                 "parts": _split_marked(seg.text, [o.quote for o in hits]),
                 "hits": [{"name": names.get(o.category, o.category)} for o in hits],
             }
@@ -174,7 +168,7 @@ def render_call_page(
         objections=[
             {
                 "name": names.get(o.category, o.category),
-                "clock": _clock(o.start),
+                "clock": clock(o.start),
                 "confidence": o.confidence,
                 "quote": o.quote,
                 "handled": o.handled,

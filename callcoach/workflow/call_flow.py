@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from callcoach import texts as fmt
 from callcoach.b24.client import B24Client
 from callcoach.b24.errors import (
     AccessDenied,
@@ -33,12 +34,11 @@ from callcoach.b24.errors import (
     QueryLimitExceeded,
     ValidationFailed,
 )
-from callcoach.b24.values import as_float, as_int
 from callcoach.config import Settings
 from callcoach.pipeline.models import Category, Findings
 from callcoach.storage import Job, Store
 from callcoach.storage.portals import Portal
-from callcoach.workflow import comment as fmt
+from callcoach.values import as_float, as_int
 from callcoach.workflow.batched_io import Command, PortalBatcher, keyed, lookup_call, step_of
 
 log = logging.getLogger(__name__)

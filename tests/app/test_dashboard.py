@@ -15,10 +15,10 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from callcoach.app import make_flow
 from callcoach.handlers.dashboard import SESSION_COOKIE
 from callcoach.pipeline.models import ProposedCategory
 from callcoach.report.links import sign_call_link
+from callcoach.workflow.assemble import make_flow
 from tests.conftest import NoSpeechAnalyzer, RunningApp, StartApp, add_analysed_call
 from tests.fakes.portal import FakePortal
 

@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from callcoach.bot.copilot import CopilotPortal, CopilotService
 from callcoach.config import Settings
+from callcoach.copilot.service import CopilotPortal, CopilotService
 from callcoach.handlers.ai import RedactingAccessLogger, setup_ai_routes
 from callcoach.llm.base import LLMBackend
 from tests.fakes.gemini import FakeGemini

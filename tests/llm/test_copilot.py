@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pytest
 
 from callcoach.b24.events import parse_form
-from callcoach.bot.copilot import NO_LLM_MESSAGE, SHUTDOWN_MESSAGE, url_on_portal
+from callcoach.copilot.service import NO_LLM_MESSAGE, SHUTDOWN_MESSAGE, url_on_portal
 from callcoach.handlers.ai import redact_secrets
 from callcoach.llm.base import LLMBackend
 from callcoach.llm.factory import build_llm

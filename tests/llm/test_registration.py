@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from callcoach.b24.client import B24Client
-from callcoach.bot.copilot import ENGINE_CODE, register_ai_engine, unregister_ai_engine
+from callcoach.copilot.registration import ENGINE_CODE, register_ai_engine, unregister_ai_engine
 from tests.fakes.portal import FakePortal
 
 from .conftest import SECRET, CopilotFactory

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 from callcoach.bot.context import BotContext
-from callcoach.bot.formatting import bb_escape
 from callcoach.bot.keyboards import command_button, keyboard, proposal_buttons
 from callcoach.bot.router import Router
 from callcoach.pipeline.categories import (
@@ -16,6 +15,7 @@ from callcoach.pipeline.categories import (
     categories_to_json,
 )
 from callcoach.pipeline.models import Category
+from callcoach.texts import bb_escape
 
 ADD_SYNTAX = "/categories add Название | рекомендация | пример1; пример2; пример3"
 NOT_ALLOWED = "Менять категории могут администраторы портала и руководители отделов."

@@ -8,11 +8,11 @@ import contextlib
 import logging
 
 from callcoach.bot.context import BotContext
-from callcoach.bot.formatting import bb_escape, markdown_to_bbcode
 from callcoach.bot.keyboards import main_menu
 from callcoach.bot.knowledge import knowledge_base, recent_calls_digest, render_tip
 from callcoach.bot.router import Router, is_kind
 from callcoach.llm.base import LLMError, LLMRequest
+from callcoach.texts import bb_escape, markdown_to_bbcode
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from callcoach.bot.context import BotContext
-from callcoach.bot.formatting import bb_escape
 from callcoach.bot.keyboards import command_button, keyboard
 from callcoach.bot.router import Router
 from callcoach.bot.stats import compute_stats, parse_stats_args, per_manager, period_of, render_stats
+from callcoach.texts import bb_escape
 
 DENIED = "Статистика других менеджеров доступна только руководителю их отдела и администраторам портала."
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from callcoach.bot.context import BotContext
-from callcoach.bot.formatting import bb_escape
 from callcoach.bot.keyboards import command_button, keyboard
 from callcoach.bot.knowledge import find_category, render_tip
 from callcoach.bot.router import Router
+from callcoach.texts import bb_escape
 
 MIN_CONFIDENCE = 0.35  # below this the best match is shown as a guess, with the runners-up
 
