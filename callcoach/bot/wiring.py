@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from callcoach.bot.context import BotDeps
 from callcoach.bot.notify import notify_commands, notify_manager
-from callcoach.bot.registration import COMMANDS
 from callcoach.bot.service import BotService
 from callcoach.context import Scheduled, Services
 
@@ -18,7 +17,6 @@ def start_bot(services: Services) -> BotService:
         directory=services.directory,
         analyzer=services.analyzer,
         llm=services.llm,
-        commands=[c for c, _, _ in COMMANDS],
     )
     service = BotService(deps, services.clients.for_portal)
     services.bot = service

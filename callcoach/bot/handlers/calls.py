@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from callcoach.bot.context import BotContext
-from callcoach.bot.router import Router
+from callcoach.bot.router import BotCommand, Router
 from callcoach.pipeline.models import Findings
 from callcoach.report.links import call_page_url
 from callcoach.storage import Job
 from callcoach.texts import bb_escape, call_card
+
+CALL = BotCommand(
+    "call",
+    "Разбор звонка",
+    params="ID звонка или номер сделки",
+    help="/call <ID звонка или номер сделки> — разбор звонка",
+    hint="/call <ID>",
+    aliases=("звонок",),
+)
 
 # One answer for "no such call" and "not yours": the reply must not tell that a call exists.
 NOT_FOUND = "Звонок не найден или у вас нет к нему доступа."
@@ -46,6 +55,6 @@ async def show_call(ctx: BotContext) -> None:
 
 
 def router() -> Router:
-    r = Router("calls")
-    r.command("call", "звонок")(show_call)
+    r = Router("calls", priority=40)
+    r.command(CALL)(show_call)
     return r
