@@ -19,7 +19,7 @@ from callcoach.storage.schema import jobs
 from callcoach.values import as_float, as_int
 
 TERMINAL_STATES = ("done", "failed", "skipped")
-STATES = ("queued", "fetching", "transcribing", "analysing", "posting", *TERMINAL_STATES)
+STATES = ("queued", "fetching", "transcribing", "posting", *TERMINAL_STATES)
 
 
 @dataclass

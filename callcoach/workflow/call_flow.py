@@ -3,7 +3,7 @@ does its work, and stores the result before the job moves on, so a job resumed a
 repeats at most the stage it was in — and the write-back stage checks the portal before it
 writes, so nothing is posted twice.
 
-queued → fetching → transcribing → analysing → posting → done  (or skipped / failed with a reason)
+queued → fetching → transcribing → posting → done  (or skipped / failed with a reason)
 """
 
 from __future__ import annotations
@@ -111,7 +111,6 @@ class CallFlow:
             "queued": self.check,
             "fetching": self.fetch,
             "transcribing": self.analyse,
-            "analysing": self.analyse,
             "posting": self.post,
         }[job.state]
         started = time.monotonic()
@@ -200,7 +199,7 @@ class CallFlow:
             return kind, entity_id
         return None, None
 
-    # --- transcribing / analysing ------------------------------------------------------------------
+    # --- transcribing (and analysing) ------------------------------------------------------------------
     async def analyse(self, job: Job, portal: Portal) -> tuple[str, dict[str, Any]]:
         if not job.audio_path or not Path(job.audio_path).exists():
             return "fetching", {"audio_path": None}  # audio lost (retention, disk): fetch again
