@@ -150,18 +150,29 @@ def _closing_lines(findings: Findings, page_url: str | None) -> list[str]:
     return lines
 
 
+def _objection_lines(findings: Findings, *, card: bool) -> list[str]:
+    """One line per objection (the card marks it ✓/✗ and adds the manager's reply; the comment
+    says whether it was handled), then how to answer it."""
+    lines = []
+    for n, obj in enumerate(findings.objections, 1):
+        if card:
+            head = f"{n}. {'✓' if obj.handled else '✗'} [b]{_objection_name(obj)}[/b] ({clock(obj.start)})"
+        else:
+            status = "отработано" if obj.handled else "[b]не отработано[/b]"
+            head = f"{n}. [b]{_objection_name(obj)}[/b] ({clock(obj.start)}, {status})"
+        lines.append(f"{head}: [i]«{bb_escape(obj.quote)}»[/i]")
+        if card and obj.manager_reply:
+            lines.append(f"   Ответ менеджера: «{bb_escape(obj.manager_reply)}»")
+        if obj.recommendation:
+            lines.append(f"   Как ответить: {text_to_bbcode(obj.recommendation)}")
+    return lines
+
+
 def timeline_comment(findings: Findings, *, call_id: str, page_url: str | None) -> str:
     lines = [f"[b]Анализ звонка[/b] · {_header(findings)} · {clock(findings.duration)}"]
     if findings.objections:
         lines.append(f"[b]Возражения клиента ({len(findings.objections)}):[/b]")
-        for n, obj in enumerate(findings.objections, 1):
-            status = "отработано" if obj.handled else "[b]не отработано[/b]"
-            lines.append(
-                f"{n}. [b]{_objection_name(obj)}[/b] ({clock(obj.start)}, {status}): "
-                f"[i]«{bb_escape(obj.quote)}»[/i]"
-            )
-            if obj.recommendation:
-                lines.append(f"   Как ответить: {text_to_bbcode(obj.recommendation)}")
+        lines += _objection_lines(findings, card=False)
     else:
         lines.append("Возражений клиента не найдено.")
     if findings.new_category_candidates:
@@ -180,16 +191,7 @@ def call_card(findings: Findings, *, call_id: str, crm: str | None, page_url: st
     if findings.objections:
         handled = sum(1 for o in findings.objections if o.handled)
         lines.append(f"[b]Возражения ({len(findings.objections)}, отработано {handled}):[/b]")
-        for n, obj in enumerate(findings.objections, 1):
-            mark = "✓" if obj.handled else "✗"
-            lines.append(
-                f"{n}. {mark} [b]{_objection_name(obj)}[/b] ({clock(obj.start)}): "
-                f"[i]«{bb_escape(obj.quote)}»[/i]"
-            )
-            if obj.manager_reply:
-                lines.append(f"   Ответ менеджера: «{bb_escape(obj.manager_reply)}»")
-            if obj.recommendation:
-                lines.append(f"   Как ответить: {text_to_bbcode(obj.recommendation)}")
+        lines += _objection_lines(findings, card=True)
     else:
         lines.append("Возражений клиента не найдено.")
     lines += _closing_lines(findings, page_url)

@@ -150,8 +150,8 @@ def render_call_page(
                 "hits": [{"name": names.get(o.category, o.category)} for o in hits],
             }
         )
-    template = _environment().get_template("call.html.j2")
-    return template.render(
+    return _page(
+        "call.html.j2",
         title=f"Звонок {record.call_id}",
         record=record,
         f=f,
@@ -178,32 +178,31 @@ def render_call_page(
             for o in objections
         ],
         back_url=back_url,
-        generated=_fmt_dt(datetime.now().astimezone()),
-        css=Markup(_static("report.css")),
+    )
+
+
+def _page(template: str, **values: Any) -> str:
+    """A small page (call, error, install) in the report's frame: its styles and the time."""
+    return (
+        _environment()
+        .get_template(template)
+        .render(generated=_fmt_dt(datetime.now().astimezone()), css=Markup(_static("report.css")), **values)
     )
 
 
 def render_error_page(status: int, heading: str, message: str) -> str:
-    template = _environment().get_template("error.html.j2")
-    return template.render(
-        title=f"{status} — {heading}",
-        status=status,
-        heading=heading,
-        message=message,
-        generated=_fmt_dt(datetime.now().astimezone()),
-        css=Markup(_static("report.css")),
+    return _page(
+        "error.html.j2", title=f"{status} — {heading}", status=status, heading=heading, message=message
     )
 
 
 def render_install_page(domain: str, done: list[tuple[bool, str]], warnings: list[str]) -> str:
     """The install page of the app with an interface: what the server did, then
     ``BX24.installFinish()`` in the browser."""
-    template = _environment().get_template("install.html.j2")
-    return template.render(
+    return _page(
+        "install.html.j2",
         title=f"Установка callcoach · {domain}",
         domain=domain,
         done=done,
         warnings=warnings,
-        generated=_fmt_dt(datetime.now().astimezone()),
-        css=Markup(_static("report.css")),
     )
