@@ -8,12 +8,9 @@ import pytest
 from callcoach.pipeline.models import Findings, Objection, Sentiment, SentimentScore, Topic
 from tests.bot.conftest import BotHarness, _harness
 from tests.fakes.openai_server import FakeOpenAI
+from tests.helpers import texts
 
 MANAGER = 7
-
-
-def texts(messages: list[dict]) -> str:
-    return "\n".join(m["message"] for m in messages)
 
 
 @pytest.mark.parametrize("json_body", [False, True])

@@ -115,18 +115,12 @@ async def fake_openai() -> AsyncIterator[FakeOpenAI]:
         yield fake
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 CopilotFactory = Callable[..., Awaitable[tuple[TestClient[web.Request, web.Application], CopilotService]]]
 
 
 @pytest.fixture
 async def copilot_app(
-    receiver: CallbackReceiver, http: aiohttp.ClientSession
+    receiver: CallbackReceiver, session: aiohttp.ClientSession
 ) -> AsyncIterator[CopilotFactory]:
     """Builds the real endpoint on a real port for a given backend; the portal behind SECRET is
     the callback receiver."""
@@ -139,7 +133,7 @@ async def copilot_app(
         llm: LLMBackend | None, **service_options: Any
     ) -> tuple[TestClient[web.Request, web.Application], CopilotService]:
         service_options.setdefault("callback_backoff_s", 0.01)
-        service = CopilotService(llm, http, lookup, **service_options)
+        service = CopilotService(llm, session, lookup, **service_options)
         app = web.Application()
         setup_ai_routes(app, service)
         server = TestServer(app, host="127.0.0.1")
