@@ -33,6 +33,7 @@ async def build_services(
 ) -> Services:
     """``analyzer`` may be passed in so that tests share one loaded model; without it the models
     run in a child process. ``analysis_threads``: calls analysed at once (a worker overlaps them)."""
+    use_llm_analysis = analysis_uses_llm(settings)  # CALLCOACH_ANALYSIS=llm without an LLM fails here
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await Store.open(settings.effective_database_url)
     metrics = Metrics()
@@ -53,7 +54,6 @@ async def build_services(
         from callcoach.pipeline.isolated import IsolatedAnalyzer
 
         analyzer = isolated = IsolatedAnalyzer(settings)
-    use_llm_analysis = analysis_uses_llm(settings)  # CALLCOACH_ANALYSIS=llm without an LLM fails here
     llm = build_llm(settings, session=session, on_latency=metrics.on_llm)
     services = Services(
         settings=settings,
