@@ -14,6 +14,8 @@ from aiohttp import web
 
 from callcoach.app import create_app
 from callcoach.config import Settings
+from tests.fakes.gemini import FakeGemini
+from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.portal import FakePortal
 from tests.helpers import NoSpeechAnalyzer, RunningApp, StartApp, app_settings, free_port
 
@@ -102,3 +104,15 @@ async def start_light_app(tmp_path: Path) -> AsyncIterator[StartApp]:
     app on a real port without the speech model. ``await start_light_app(portal, **settings)``."""
     async for start in _app_starter(tmp_path, NoSpeechAnalyzer, start_worker=False):
         yield start
+
+
+@pytest.fixture
+async def fake_gemini() -> AsyncIterator[FakeGemini]:
+    async with FakeGemini() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_openai() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI() as fake:
+        yield fake

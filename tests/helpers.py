@@ -161,3 +161,8 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 120.0, interva
 def texts(messages: list[dict[str, Any]]) -> str:
     """The bot's messages, as one text."""
     return "\n".join(m["message"] for m in messages)
+
+
+def make_settings(**values: Any) -> Settings:
+    """Settings from these values only (no .env file)."""
+    return Settings(_env_file=None, **values)

@@ -8,9 +8,8 @@ import pytest
 
 from callcoach.b24.client import B24Client
 from callcoach.copilot.registration import ENGINE_CODE, register_ai_engine, unregister_ai_engine
+from tests.copilot.conftest import SECRET, CopilotFactory
 from tests.fakes.portal import FakePortal
-
-from .conftest import SECRET, CopilotFactory
 
 
 def rest(portal: FakePortal, session: aiohttp.ClientSession) -> B24Client:

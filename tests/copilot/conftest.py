@@ -1,5 +1,5 @@
-"""Fixtures for the LLM and CoPilot tests: fake model servers, a portal that receives callbacks,
-and the real completions endpoint served on a real port."""
+"""Fixtures for the CoPilot tests: a portal that receives callbacks, and the real completions
+endpoint served on a real port."""
 
 from __future__ import annotations
 
@@ -13,19 +13,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from callcoach.config import Settings
 from callcoach.copilot.service import CopilotPortal, CopilotService
 from callcoach.handlers.ai import RedactingAccessLogger, setup_ai_routes
 from callcoach.llm.base import LLMBackend
-from tests.fakes.gemini import FakeGemini
-from tests.fakes.openai_server import FakeOpenAI
 
 SECRET = "portal-secret-0123456789"
-
-
-def make_settings(**values: Any) -> Settings:
-    """Settings from these values only (no .env file)."""
-    return Settings(_env_file=None, **values)
 
 
 @dataclass
@@ -101,18 +93,6 @@ async def receiver() -> AsyncIterator[CallbackReceiver]:
     await portal.start()
     yield portal
     await portal.close()
-
-
-@pytest.fixture
-async def fake_gemini() -> AsyncIterator[FakeGemini]:
-    async with FakeGemini() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def fake_openai() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI() as fake:
-        yield fake
 
 
 CopilotFactory = Callable[..., Awaitable[tuple[TestClient[web.Request, web.Application], CopilotService]]]
