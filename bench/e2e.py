@@ -71,7 +71,7 @@ async def main(limit: int, stereo: bool) -> None:
 
 
 async def _model_ready(app) -> None:  # type: ignore[no-untyped-def]
-    load = app.services.extras.get("model_load")
+    load = app.services.model_load
     if load is not None:
         await load
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from callcoach.b24.client import B24Client
 from callcoach.b24.errors import B24Error
-from callcoach.b24.values import as_int
+from callcoach.values import as_int
 
 _TRUE = {"Y", "1", "TRUE", "YES"}
 

@@ -20,54 +20,40 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
-import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypedDict
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 from typing_extensions import Unpack
 
+from callcoach.values import as_float, as_int
+
 from .auth import PortalCredentials, TokenRefresher, TokenSink, TokenSource
+from .download import Downloads
 from .errors import (
     B24Error,
     B24TransportError,
-    DownloadFailed,
-    DownloadTooLarge,
     ExpiredToken,
-    ForbiddenDownload,
     InternalServerError,
-    NotAudio,
     OperationTimeLimit,
     QueryLimitExceeded,
     error_from_response,
 )
+from .paging import MAX_BATCH, Paging, _as_dict
 from .query import php_query
 from .throttle import LeakyBucket, Throttle
-from .values import as_float, as_int
 
 log = logging.getLogger(__name__)
-
-MAX_BATCH = 50
-PAGE_SIZE = 50
 
 RequestHook = Callable[[str, float, "str | None"], None]
 """``on_request(method, seconds, error_code_or_None)``: called once per HTTP attempt."""
 
 _READ_SUFFIXES = (".get", ".list", ".info", ".current", ".admin", ".fields", ".search")
 _READ_METHODS = frozenset({"profile", "app.info", "user.current", "user.admin", "server.time", "scope"})
-
-
-def skips_count(method: str) -> bool:
-    """Whether the method's page documents ``start=-1`` (skip the COUNT): CRM lists
-    (huge-data.md's crm.item.list) and user.get (its own tip)."""
-    name = method.lower()
-    return name == "user.get" or (name.startswith("crm.") and name.endswith(".list"))
 
 
 def is_read_method(method: str) -> bool:
@@ -91,15 +77,6 @@ class BatchResult:
     nexts: dict[str, int] = field(default_factory=dict)
 
 
-def _as_dict(value: Any) -> dict[str, Any]:
-    # PHP serialises an empty associative array as [] : treat it as {}.
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, list):
-        return {str(i): v for i, v in enumerate(value)}
-    return {}
-
-
 DEFAULT_USER_AGENT = "callcoach/0.1"
 
 
@@ -117,7 +94,7 @@ class ClientOptions(TypedDict, total=False):
     backoff_base_s: float
 
 
-class B24Client:
+class B24Client(Paging, Downloads):
     """One portal, one mode. Build with ``for_portal`` (OAuth app), ``for_webhook``, or
     ``for_token`` (a fixed token, e.g. a user's own)."""
 
@@ -405,300 +382,6 @@ class B24Client:
             if halt and part.errors:
                 break
         return merged
-
-    # --- lists -----------------------------------------------------------------------------
-    async def list_all(
-        self,
-        method: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        id_field: str = "ID",
-        result_key: str | None = None,
-        limit: int | None = None,
-    ) -> list[dict[str, Any]]:
-        return [
-            item
-            async for item in self.iter_all(
-                method, params, id_field=id_field, result_key=result_key, limit=limit
-            )
-        ]
-
-    async def iter_all(
-        self,
-        method: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        id_field: str = "ID",
-        result_key: str | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Every item of a list method, in ascending ``id_field`` order, without counting.
-
-        Pages are keyed by ``filter[>ID]=<last id>`` (with ``start=-1``, the portal skipping the
-        COUNT, where the method's page allows it). The first page is a plain call; following
-        pages are chained inside batches (``$result[pN][49][ID]``) of 2, 4, 8... up to 50 pages,
-        so 1,000 items cost 5 requests.
-        A page shorter than 50 ends the list; results after it in the same batch are ignored.
-        Upper-case methods (``voximplant.statistic.get``: FILTER/SORT/ORDER) are detected from
-        ``params`` keys or the method name.
-        """
-        base = dict(params or {})
-        upper = "FILTER" in base or "SORT" in base or method.lower() == "voximplant.statistic.get"
-        filter_key = "FILTER" if upper else "filter"
-        user_filter = dict(base.pop(filter_key, None) or {})
-        base.pop("start", None)
-        if upper:
-            base["SORT"] = id_field
-            base["ORDER"] = "ASC"
-            base.pop("order", None)
-        else:
-            base["order"] = {id_field: "ASC"}
-        id_path = f"[{result_key}]" if result_key else ""
-
-        # start=-1 (no COUNT) only where the method's own page allows it
-        # (settings/performance/huge-data.md); voximplant.statistic.get's page documents start
-        # as pages of 50 only, so it gets the default first page of what is left
-        skip_count = {"start": -1} if skips_count(method) else {}
-
-        def page_params(after: Any) -> dict[str, Any]:
-            flt = dict(user_filter)
-            if after is not None:
-                flt[f">{id_field}"] = after
-            return {**base, filter_key: flt, **skip_count}
-
-        def items_of(result: Any) -> list[dict[str, Any]]:
-            if result_key:
-                result = _as_dict(result).get(result_key, [])
-            if isinstance(result, dict):
-                result = list(result.values())
-            return [r for r in (result or []) if isinstance(r, dict)]
-
-        produced = 0
-        seen: set[Any] = set()
-        first = await self.call(method, page_params(None), idempotent=True)
-        pages = [items_of(first)]
-        chunk = 2
-        while True:
-            for got in pages:
-                fresh = [item for item in got if item.get(id_field) not in seen]
-                for item in fresh:
-                    seen.add(item.get(id_field))
-                    yield item
-                    produced += 1
-                    if limit is not None and produced >= limit:
-                        return
-                # a page with nothing new: the method ignores the >ID filter (not this method's
-                # paging, see iter_pages); stop rather than ask for the same page forever
-                if len(got) < PAGE_SIZE or not fresh:
-                    return
-            # Every page so far was full: chain the next ones in one batch.
-            last_id = pages[-1][-1].get(id_field)
-            if last_id is None:
-                raise B24Error("BAD_LIST", f"{method}: items have no {id_field!r} to page by")
-            size = chunk
-            if limit is not None:
-                size = max(1, min(size, -(-(limit - produced) // PAGE_SIZE)))
-            commands: dict[str, tuple[str, Mapping[str, Any]]] = {"p0": (method, page_params(last_id))}
-            for n in range(1, size):
-                ref = f"$result[p{n - 1}]{id_path}[{PAGE_SIZE - 1}][{id_field}]"
-                commands[f"p{n}"] = (method, page_params(ref))
-            res = await self.batch(commands, idempotent=True)
-            pages = []
-            for n in range(size):
-                key = f"p{n}"
-                if key in res.errors:
-                    raise res.errors[key]
-                got = items_of(res.results.get(key))
-                pages.append(got)
-                if len(got) < PAGE_SIZE:
-                    break
-            chunk = min(MAX_BATCH, chunk * 2)
-
-    async def iter_pages(
-        self,
-        method: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        start_keys: tuple[str, ...] = ("start",),
-        id_field: str = "ID",
-        max_pages: int = 2000,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Every item of a list method paged the way its own page documents: ``start`` (or the
-        method's spelling of it, e.g. department.get's ``START``) = 0, 50, 100... with whatever
-        sort and filter ``params`` hold, untouched. When the first page tells the ``total``, the
-        other pages go in batches of up to 50 (one request each for the portal's limit).
-        Stops on a short page, a page without ``next``, or a page with nothing new (a portal
-        ignoring the paging key would otherwise answer page one forever); ``max_pages`` bounds it
-        whatever the portal does."""
-        base = dict(params or {})
-        seen: set[Any] = set()
-
-        def page(start: int) -> dict[str, Any]:
-            return {**base, **{key: start for key in start_keys}}
-
-        def fresh_of(result: Any) -> tuple[list[dict[str, Any]], int]:
-            if isinstance(result, dict):
-                result = list(result.values())
-            items = [r for r in (result or []) if isinstance(r, dict)]
-            fresh = []
-            for item in items:
-                key = item.get(id_field, id(item))
-                if key not in seen:
-                    seen.add(key)
-                    fresh.append(item)
-            return fresh, len(items)
-
-        first = await self.call_full(method, page(0), idempotent=True)
-        fresh, size = fresh_of(first.result)
-        for item in fresh:
-            yield item
-        if not fresh or size < PAGE_SIZE or first.next is None:
-            return
-        step = first.next if first.next > 0 else PAGE_SIZE
-        if first.total is not None:
-            starts = list(range(step, min(first.total, step * max_pages), step))
-            for chunk in range(0, len(starts), MAX_BATCH):
-                part = starts[chunk : chunk + MAX_BATCH]
-                res = await self.batch({f"p{s}": (method, page(s)) for s in part}, idempotent=True)
-                for s in part:
-                    if f"p{s}" in res.errors:
-                        raise res.errors[f"p{s}"]
-                    fresh, size = fresh_of(res.results.get(f"p{s}"))
-                    for item in fresh:
-                        yield item
-                    if not fresh or size < PAGE_SIZE:
-                        return
-            return
-        start = step
-        for _ in range(max_pages):
-            response = await self.call_full(method, page(start), idempotent=True)
-            fresh, size = fresh_of(response.result)
-            for item in fresh:
-                yield item
-            if not fresh or size < PAGE_SIZE or response.next is None:
-                return
-            start = response.next if response.next > start else start + PAGE_SIZE
-
-    async def list_pages(
-        self,
-        method: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        start_keys: tuple[str, ...] = ("start",),
-        id_field: str = "ID",
-    ) -> list[dict[str, Any]]:
-        return [
-            item async for item in self.iter_pages(method, params, start_keys=start_keys, id_field=id_field)
-        ]
-
-    # --- downloads -------------------------------------------------------------------------
-    async def download(
-        self,
-        url: str,
-        dest: Path,
-        *,
-        max_bytes: int,
-        allowed_hosts: Collection[str],
-        max_redirects: int = 5,
-        referer: str | None = None,
-        accept_language: str = "ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7",
-    ) -> int:
-        """Stream ``url`` to ``dest`` (temp file in the same folder, then renamed); return its size.
-
-        The GET carries what ``settings/how-to-call-rest-api/general-principles.md`` asks for a
-        signed download link: ``User-Agent``, ``Accept: */*``, ``Accept-Language`` and
-        ``Referer: https://<portal>/`` (``referer``; the link's own host by default); without
-        them the portal may answer the file name and an nginx 404 page. A body that is a page or
-        text rather than audio is refused (``NotAudio``) and nothing is kept.
-
-        Every hop (redirects are followed by hand) must be http(s) on a host in ``allowed_hosts``
-        (``host`` or ``host:port``), else ``ForbiddenDownload``. Over ``max_bytes`` →
-        ``DownloadTooLarge`` and nothing is left behind. The URL is never logged: it is signed.
-        """
-        allowed = {h.lower() for h in allowed_hosts}
-        headers = {
-            "User-Agent": self.user_agent,
-            "Accept": "*/*",
-            "Accept-Language": accept_language,
-            "Referer": referer or f"https://{urlsplit(url).netloc}/",
-        }
-        current = url
-        for _hop in range(max_redirects + 1):
-            parts = urlsplit(current)
-            host = (parts.hostname or "").lower()
-            netloc = parts.netloc.rsplit("@", 1)[-1].lower()
-            if (
-                parts.scheme not in ("http", "https")
-                or not host
-                or (host not in allowed and netloc not in allowed)
-            ):
-                raise ForbiddenDownload("FORBIDDEN_DOWNLOAD", f"host {host or '?'} is not allowed")
-            started = time.monotonic()
-            try:
-                async with self._session.get(
-                    current,
-                    allow_redirects=False,
-                    timeout=aiohttp.ClientTimeout(
-                        total=None, sock_connect=self._timeout.total, sock_read=self._timeout.total
-                    ),
-                    headers=headers,
-                ) as resp:
-                    if resp.status in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
-                        current = urljoin(current, resp.headers["Location"])
-                        continue
-                    if resp.status != 200:
-                        raise DownloadFailed(
-                            "DOWNLOAD_FAILED", f"HTTP {resp.status} from {host}", resp.status
-                        )
-                    declared = resp.content_length
-                    if declared is not None and declared > max_bytes:
-                        raise DownloadTooLarge("DOWNLOAD_TOO_LARGE", f"{declared} bytes > {max_bytes}")
-                    if reason := not_audio_reason(resp.headers.get("Content-Type", ""), b""):
-                        raise NotAudio("DOWNLOAD_NOT_AUDIO", reason)
-                    size = await _stream_to(resp, dest, max_bytes)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise B24TransportError("TRANSPORT", f"download from {host}: {type(exc).__name__}") from None
-            log.info("b24 download host=%s bytes=%d in %.3fs", host, size, time.monotonic() - started)
-            return size
-        raise DownloadFailed("TOO_MANY_REDIRECTS", f"more than {max_redirects} redirects")
-
-
-_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/xhtml", "application/javascript")
-_PAGE_STARTS = (b"<!doctype", b"<html", b"<head", b"<body", b"<?xml", b"<center", b"{", b"[")
-_NOT_AUDIO_HINT = (
-    " instead of the recording (an nginx 404 page? general-principles.md: the download GET needs "
-    "User-Agent, Accept, Accept-Language and Referer); nothing was analysed"
-)
-
-
-def not_audio_reason(content_type: str, head: bytes) -> str | None:
-    """Why a download is not audio (a page or text by its type or first bytes), or None."""
-    kind = content_type.split(";")[0].strip().lower()
-    if kind.startswith(_TEXT_TYPES):
-        return f"the portal sent {kind}{_NOT_AUDIO_HINT}"
-    if head.lstrip()[:16].lower().startswith(_PAGE_STARTS):
-        return f"the portal sent a page or text{_NOT_AUDIO_HINT}"
-    return None
-
-
-async def _stream_to(resp: aiohttp.ClientResponse, dest: Path, max_bytes: int) -> int:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    size = 0
-    try:
-        with os.fdopen(fd, "wb") as out:
-            async for chunk in resp.content.iter_chunked(64 * 1024):
-                if size == 0 and (reason := not_audio_reason("", chunk)):
-                    raise NotAudio("DOWNLOAD_NOT_AUDIO", reason)
-                size += len(chunk)
-                if size > max_bytes:
-                    raise DownloadTooLarge("DOWNLOAD_TOO_LARGE", f"more than {max_bytes} bytes")
-                out.write(chunk)
-        os.replace(tmp_name, dest)
-    except BaseException:
-        os.unlink(tmp_name)
-        raise
-    return size
 
 
 def _decode(raw: bytes) -> dict[str, Any]:

@@ -26,7 +26,6 @@ class BotDeps:
     directory: Directory
     analyzer: Any = None  # has classify_text(text, categories) -> list[(Category, float)]
     llm: Any = None  # callcoach.llm.base.LLMBackend or None
-    commands: Sequence[str] = ()
 
 
 @dataclass

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from callcoach.b24.values import as_int
+from callcoach.values import as_int
 
 EventKind = Literal["message", "command", "join", "delete", "other"]
 

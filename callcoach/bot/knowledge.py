@@ -8,9 +8,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from callcoach.bot.formatting import bb_escape
 from callcoach.pipeline.models import Category, Findings
 from callcoach.storage import Job
+from callcoach.texts import bb_escape
 
 log = logging.getLogger(__name__)
 

@@ -3,6 +3,7 @@ portal has one, otherwise a system notification."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from callcoach.b24.client import B24Client
@@ -11,12 +12,12 @@ from callcoach.bot.sender import message_commands
 from callcoach.pipeline.models import Findings
 from callcoach.storage import Job
 from callcoach.storage.portals import Portal
-from callcoach.workflow.comment import manager_tip
+from callcoach.texts import manager_tip
 
 
 def notify_commands(
     portal: Portal, job: Job, findings: Findings, page_url: str | None
-) -> list[tuple[str, dict[str, Any]]]:
+) -> list[tuple[str, Mapping[str, Any]]]:
     """The REST commands of the manager's message (the write-back sends them in its batch)."""
     if not job.manager_id:
         return []
@@ -28,7 +29,7 @@ def notify_commands(
                 command_button("Моя статистика", "stats", "week"),
             ]
         )
-        return message_commands(portal.bot_id, str(job.manager_id), text, keyboard=buttons)
+        return [*message_commands(portal.bot_id, str(job.manager_id), text, keyboard=buttons)]
     return [("im.notify.system.add", {"USER_ID": job.manager_id, "MESSAGE": text})]
 
 

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from callcoach.b24.client import B24Client
+from callcoach.bot.handlers import commands
 from callcoach.config import Settings
 from callcoach.storage import Store
 from callcoach.storage.portals import Portal
@@ -23,15 +24,6 @@ BOT_PATH = "/b24/bot"
 BOT_NAME = "callcoach"
 BOT_POSITION = "Помощник по звонкам"
 BOT_COLOR = "AQUA"
-
-# (command, title, params hint)
-COMMANDS: tuple[tuple[str, str, str], ...] = (
-    ("help", "Что умеет бот", ""),
-    ("tips", "Как ответить на возражение", "категория или слова клиента"),
-    ("stats", "Статистика звонков", "сегодня|неделя|месяц @менеджер"),
-    ("call", "Разбор звонка", "ID звонка или номер сделки"),
-    ("categories", "Категории возражений", "add|export|import|accept|reject"),
-)
 
 
 def bot_fields(settings: Settings) -> dict[str, Any]:
@@ -86,8 +78,13 @@ async def register_bot(settings: Settings, store: Store, portal: Portal, client:
     if fresh is None or fresh.bot_id != bot_id:
         # A different bot starts its own event stream: the old offset means nothing for it.
         await store.portals.set_fields(portal.id, bot_id=bot_id, bot_event_offset=0)
-    for command, title, hint in COMMANDS:
-        fields: dict[str, Any] = {"command": command, "title": {"ru": title, "en": title}, "common": False}
+    for command in commands():  # the handlers' own list (callcoach.bot.handlers)
+        title, hint = command.title, command.params
+        fields: dict[str, Any] = {
+            "command": command.name,
+            "title": {"ru": title, "en": title},
+            "common": False,
+        }
         if hint:
             fields["params"] = {"ru": hint, "en": hint}
         await client.call("imbot.v2.Command.register", {"botId": bot_id, "fields": fields}, idempotent=True)

@@ -1,7 +1,9 @@
 """A small aiogram-like router: filters decide which handler takes an event, handlers act.
 
-Each concern (help, tips, stats, calls, categories, free chat, lifecycle) builds its own
-``Router``; the ``Dispatcher`` asks them in order and runs the first matching handler.
+Each concern (help, tips, stats, calls, categories, free chat, lifecycle) is one module of
+``callcoach.bot.handlers`` with a ``router()``; a command is declared once, as a ``BotCommand`` on
+its router, and the Bitrix24 registration, /help and the hint are all built from those.
+The ``Dispatcher`` asks the routers in order and runs the first matching handler.
 """
 
 from __future__ import annotations
@@ -22,6 +24,23 @@ Filter = Callable[[BotEvent], bool]
 Handler = Callable[["BotContext"], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class BotCommand:
+    """One chat command: what Bitrix24 registers (``name``, ``title``, ``params``), the words that
+    also call it when typed, its lines in /help and its short form in the hint (BB-code)."""
+
+    name: str
+    title: str
+    help: str
+    hint: str
+    params: str = ""
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
 # --- filters -------------------------------------------------------------------------------------
 def is_kind(*kinds: EventKind) -> Filter:
     return lambda event: event.kind in kinds
@@ -32,34 +51,27 @@ def is_command(*names: str) -> Filter:
     return lambda event: event.kind in ("message", "command") and event.command in wanted
 
 
-def is_free_text() -> Filter:
-    return lambda event: event.kind == "message" and not event.command and bool(event.text.strip())
-
-
-def is_unknown_command(known: Callable[[], set[str]]) -> Filter:
-    return lambda event: (
-        event.kind in ("message", "command") and bool(event.command) and (event.command not in known())
-    )
-
-
 @dataclass
 class Route:
     filter: Filter
     handler: Handler
-    commands: tuple[str, ...] = ()
 
 
 @dataclass
 class Router:
     name: str
+    # dispatch order: lower first; the free chat goes last, it takes whatever the others did not
+    priority: int = 50
     routes: list[Route] = field(default_factory=list)
+    commands: list[BotCommand] = field(default_factory=list)
 
-    def add(self, filter: Filter, handler: Handler, *, commands: Sequence[str] = ()) -> None:
-        self.routes.append(Route(filter, handler, tuple(commands)))
+    def add(self, filter: Filter, handler: Handler) -> None:
+        self.routes.append(Route(filter, handler))
 
-    def command(self, *names: str) -> Callable[[Handler], Handler]:
+    def command(self, command: BotCommand) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
-            self.add(is_command(*names), handler, commands=names)
+            self.commands.append(command)
+            self.add(is_command(*command.words), handler)
             return handler
 
         return decorate
@@ -81,9 +93,6 @@ class Router:
 class Dispatcher:
     def __init__(self, routers: Sequence[Router]) -> None:
         self.routers = list(routers)
-
-    def known_commands(self) -> set[str]:
-        return {c for r in self.routers for route in r.routes for c in route.commands}
 
     async def dispatch(self, ctx: BotContext) -> bool:
         """Run the first handler whose filter matches; False when none did."""

@@ -12,13 +12,13 @@ from typing import Any
 
 from callcoach.b24.client import B24Client
 from callcoach.b24.errors import B24Error
-from callcoach.b24.values import as_int
 from callcoach.bot.context import BotContext, BotDeps
 from callcoach.bot.events import BotEvent, parse_bot_event
 from callcoach.bot.handlers import routers
 from callcoach.bot.registration import register_bot
 from callcoach.bot.router import Dispatcher
 from callcoach.storage.portals import Portal
+from callcoach.values import as_int
 
 log = logging.getLogger(__name__)
 

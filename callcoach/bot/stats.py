@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from callcoach.bot.formatting import bb_escape
 from callcoach.storage import Job
-from callcoach.workflow.comment import SENTIMENT_RU
+from callcoach.texts import bb_escape, sentiment_name
 
 PERIOD_WORDS = {
     "today": "today",
@@ -140,7 +139,7 @@ def render_stats(stats: CallStats, *, title: str) -> str:
         lines.append("Возражений не найдено.")
     if stats.sentiment:
         tone = ", ".join(
-            f"{SENTIMENT_RU.get(label, label)} {round(n * 100 / stats.calls)}%"
+            f"{sentiment_name(label)} {round(n * 100 / stats.calls)}%"
             for label, n in stats.sentiment.most_common()
         )
         lines.append(f"Тон разговоров: {tone}")

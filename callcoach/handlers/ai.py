@@ -1,4 +1,5 @@
-"""``/ai/completions``: the CoPilot provider endpoint (work happens in ``callcoach.bot.copilot``).
+"""``/ai/completions``: the CoPilot provider endpoint (work happens in ``callcoach.copilot``), and
+the CoPilot feature's ``setup``: the service on the app's LLM, its install step, its shutdown.
 
 GET answers 200 - Bitrix24 probes the URL while registering the engine. POST reads the body (JSON
 as Bitrix24 sends it, or a form with PHP-style ``a[b][0]`` keys, to be lenient) and hands it to
@@ -9,14 +10,18 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.web_log import AccessLogger
 
+from callcoach.b24.client import B24Client
 from callcoach.b24.events import EventParseError, parse_event_body
-from callcoach.bot.copilot import COMPLETIONS_PATH, CopilotService
+from callcoach.context import SERVICES
+from callcoach.copilot.registration import COMPLETIONS_PATH, register_ai_engine
+from callcoach.copilot.service import CopilotPortal, CopilotService
+from callcoach.storage.portals import Portal
 
 copilot_key = web.AppKey("copilot", CopilotService)
 
@@ -39,6 +44,40 @@ def setup_ai_routes(app: web.Application, service: CopilotService) -> None:
     """Put ``service`` in the app under ``copilot_key`` and add the routes."""
     app[copilot_key] = service
     app.add_routes(ai_routes(copilot_key))
+
+
+def setup(app: web.Application) -> None:
+    """CoPilot in the app: the routes, and the service started with the app's services."""
+    app.add_routes(ai_routes(copilot_key))
+    app.cleanup_ctx.append(_copilot)
+
+
+async def _copilot(app: web.Application) -> AsyncIterator[None]:
+    services = app[SERVICES]
+    settings, llm = services.settings, services.llm
+
+    async def lookup(secret: str) -> CopilotPortal | None:
+        portal = await services.store.portals.by_ai_secret(secret)
+        if portal is None or not portal.installed:
+            return None
+        return CopilotPortal(member_id=portal.member_id, domain=portal.domain)
+
+    copilot = CopilotService(llm, services.session, lookup)
+    services.copilot = app[copilot_key] = copilot
+    if llm is not None:  # else nothing to offer CoPilot; the endpoint answers with an error callback
+
+        async def register_engine(portal: Portal, client: B24Client) -> None:
+            base = settings.public_base()
+            if base and portal.mode == "app" and portal.ai_secret:
+                await register_ai_engine(
+                    client, public_url=base, secret=portal.ai_secret, context_limit=llm.context_limit
+                )
+
+        services.installer.add_step("CoPilot engine", register_engine)
+    try:
+        yield
+    finally:
+        await copilot.close()
 
 
 async def read_body(request: web.Request) -> dict[str, Any] | None:

@@ -9,9 +9,9 @@ import logging
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from callcoach.context import SERVICES
+from callcoach.context import SERVICES, Services
 from callcoach.handlers.install import handle_install, install_info
-from callcoach.handlers.verify import json_error, verify_event
+from callcoach.handlers.verify import VerifiedEvent, json_error, portal_event
 from callcoach.installer import EVENTS_PATH, INSTALL_PATH
 from callcoach.workflow.intake import EventRejected
 
@@ -34,14 +34,8 @@ async def install_get(request: web.Request) -> web.Response:
 
 
 @routes.post(EVENTS_PATH)
-async def events(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    try:
-        verified = await verify_event(request, services.intake.portals)
-    except web.HTTPUnauthorized:
-        services.metrics.events.labels("?", "refused").inc()
-        log.warning("refused an event from %s: unknown portal or wrong token", request.remote)
-        raise
+@portal_event("an event", "?", lambda services: services.intake.portals)
+async def events(request: web.Request, services: Services, verified: VerifiedEvent) -> web.Response:
     if verified.event == "ONAPPUNINSTALL":
         data = verified.payload.get("data") or {}
         clean = str(data.get("CLEAN", "0")) in ("1", "Y", "true") if isinstance(data, dict) else False
@@ -61,3 +55,7 @@ async def events(request: web.Request) -> web.Response:
         ) from None
     services.metrics.events.labels(verified.event, outcome).inc()
     return web.json_response({"result": outcome})
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)

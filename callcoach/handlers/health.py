@@ -58,3 +58,7 @@ async def metrics(request: web.Request) -> web.Response:
     if used is not None:
         m.gpu_memory.set(used)
     return web.Response(body=m.render(), headers={"Content-Type": m.content_type})
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)

@@ -1,16 +1,22 @@
-"""Reading and authenticating a portal's event delivery (shared by app and bot events)."""
+"""Reading and authenticating a portal's event delivery: ``portal_event`` is the one place where
+an event's ``application_token`` is checked (app events and bot events alike)."""
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from callcoach.b24.events import EventParseError, parse_event_body, tokens_equal
+from callcoach.context import SERVICES, Services
 from callcoach.storage import PortalRepo
 from callcoach.storage.portals import Portal
+
+log = logging.getLogger(__name__)
 
 MAX_EVENT_BYTES = 2 * 1024 * 1024
 
@@ -23,15 +29,8 @@ class VerifiedEvent:
 
 
 def json_error(status: int, reason: str) -> web.HTTPException:
-    cls = {
-        400: web.HTTPBadRequest,
-        401: web.HTTPUnauthorized,
-        403: web.HTTPForbidden,
-        413: web.HTTPRequestEntityTooLarge,
-    }
+    cls = {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden}
     exc_cls = cls.get(status, web.HTTPBadRequest)
-    if exc_cls is web.HTTPRequestEntityTooLarge:
-        return web.HTTPRequestEntityTooLarge(max_size=MAX_EVENT_BYTES, actual_size=0, text=reason)
     return exc_cls(text=json.dumps({"error": reason}), content_type="application/json")
 
 
@@ -67,3 +66,28 @@ async def verify_event(request: web.Request, portals: PortalRepo) -> VerifiedEve
     if not tokens_equal(stored, token) or portal is None or not portal.installed or not token:
         raise json_error(401, "unknown portal or wrong application_token")
     return VerifiedEvent(portal, event, payload)
+
+
+EventHandler = Callable[[web.Request, Services, VerifiedEvent], Awaitable[web.Response]]
+
+
+def portal_event(
+    what: str, label: str, portals: Callable[[Services], PortalRepo]
+) -> Callable[[EventHandler], Callable[[web.Request], Awaitable[web.Response]]]:
+    """A route that takes only events whose ``application_token`` checks out: a refused one is
+    counted (event label ``label``), logged as ``what`` and answered 401 before the handler runs."""
+
+    def decorate(handler: EventHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def route(request: web.Request) -> web.Response:
+            services = request.app[SERVICES]
+            try:
+                verified = await verify_event(request, portals(services))
+            except web.HTTPUnauthorized:
+                services.metrics.events.labels(label, "refused").inc()
+                log.warning("refused %s from %s: unknown portal or wrong token", what, request.remote)
+                raise
+            return await handler(request, services, verified)
+
+        return route
+
+    return decorate

@@ -27,6 +27,7 @@ from callcoach.llm.budget import MESSAGE_OVERHEAD_TOKENS, estimate_tokens, input
 from callcoach.pipeline.models import Category, Findings, NewCategoryCandidate, Objection, Segment
 from callcoach.pipeline.objections import manager_reply
 from callcoach.pipeline.summary import template_summary
+from callcoach.texts import SPEAKER_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +101,8 @@ def _clock(seconds: float) -> str:
     return f"{s // 60:02d}:{s % 60:02d}"
 
 
-_WHO = {"manager": "Менеджер", "client": "Клиент", "unknown": "Собеседник"}
-
-
 def transcript_lines(segments: Sequence[Segment]) -> list[str]:
-    return [f"[{i}] {_clock(s.start)} {_WHO[s.speaker]}: {s.text}" for i, s in enumerate(segments)]
+    return [f"[{i}] {_clock(s.start)} {SPEAKER_NAMES[s.speaker]}: {s.text}" for i, s in enumerate(segments)]
 
 
 def _categories_text(categories: Sequence[Category]) -> str:

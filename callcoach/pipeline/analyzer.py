@@ -25,7 +25,7 @@ from callcoach.pipeline.errors import PipelineError
 from callcoach.pipeline.grouping import group_candidates
 from callcoach.pipeline.models import FINDINGS_VERSION, Category, Findings, ProposedCategory
 from callcoach.pipeline.speakers import SpeakerSplit, split_mono, split_stereo
-from callcoach.pipeline.text_analysis import Summarizer, TextAnalyzer
+from callcoach.pipeline.text_analysis import TextAnalyzer
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,6 @@ class Analyzer:
         path: Path,
         *,
         categories: Sequence[Category] | None = None,
-        summarize: Summarizer | None = None,
         topics: Mapping[str, str | Sequence[str]] | None = None,
         progress: Callable[[float, float], None] | None = None,
     ) -> Findings:
@@ -119,10 +118,6 @@ class Analyzer:
             cached = self.cache.get(key)
             if cached is not None:
                 cached.file = str(path)
-                if summarize is not None:
-                    custom = _safe_summary(summarize, cached)
-                    if custom:
-                        cached.summary = custom
                 return cached
         times = StageTimes()
         t0 = time.perf_counter()
@@ -130,15 +125,9 @@ class Analyzer:
         times.decode = time.perf_counter() - t0
         asr = self._transcribe(decoded, times, audio_hash=audio_hash, progress=progress)
         with self._text_stage:
-            findings = self._finish(
-                path, decoded, asr, times, categories=categories, topics=topics, summarize=None
-            )
+            findings = self._finish(path, decoded, asr, times, categories=categories, topics=topics)
         if self.cache is not None and key is not None:
             self.cache.put(key, findings)
-        if summarize is not None:
-            custom = _safe_summary(summarize, findings)
-            if custom:
-                findings.summary = custom
         self.last_times = times
         return findings
 
@@ -147,7 +136,6 @@ class Analyzer:
         paths: Sequence[Path],
         *,
         categories: Sequence[Category] | None = None,
-        summarize: Summarizer | None = None,
         topics: Mapping[str, str | Sequence[str]] | None = None,
     ) -> list[Findings | PipelineError]:
         """Each file in turn (on a GPU the ASR batches each file's speech chunks); failures are
@@ -155,7 +143,7 @@ class Analyzer:
         out: list[Findings | PipelineError] = []
         for path in paths:
             try:
-                out.append(self.analyze_file(path, categories=categories, summarize=summarize, topics=topics))
+                out.append(self.analyze_file(path, categories=categories, topics=topics))
             except PipelineError as exc:
                 out.append(exc)
             except Exception as exc:  # a bug on one file must not lose the rest of the batch
@@ -223,7 +211,6 @@ class Analyzer:
         *,
         categories: Sequence[Category] | None,
         topics: Mapping[str, str | Sequence[str]] | None,
-        summarize: Summarizer | None,
     ) -> Findings:
         t0 = time.perf_counter()
         split = self.split_speakers(decoded, asr)
@@ -236,7 +223,6 @@ class Analyzer:
             duration=decoded.duration,
             speakers_known=split.speakers_known,
             topics=topics,
-            summarize=summarize,
             file=str(path),
             channels="stereo" if stereo else "mono",
             roles_reliable=stereo,
@@ -254,12 +240,3 @@ def _two_sided(channels: np.ndarray) -> bool:
     diff = float(np.mean((channels[0] - channels[1]) ** 2))
     level = float(np.mean(channels**2)) + 1e-12
     return diff / level > 0.05
-
-
-def _safe_summary(summarize: Summarizer, findings: Findings) -> str | None:
-    try:
-        text = summarize(findings)
-    except Exception:
-        log.warning("summarize hook failed; keeping the template summary", exc_info=True)
-        return None
-    return text.strip() if text and text.strip() else None

@@ -3,18 +3,7 @@
 from __future__ import annotations
 
 from callcoach.pipeline.models import Findings
-
-TOPIC_NAMES = {
-    "sales": "продажа",
-    "support": "техническая поддержка",
-    "consultation": "консультация",
-    "complaint": "жалоба",
-    "info_request": "запрос информации",
-    "order": "заказ",
-    "partnership": "партнёрство",
-    "unknown": "тема не определена",
-}
-MOOD = {"positive": "позитивный", "neutral": "нейтральный", "negative": "негативный"}
+from callcoach.texts import SENTIMENT_NAMES, topic_name
 
 
 def template_summary(f: Findings) -> str:
@@ -22,8 +11,8 @@ def template_summary(f: Findings) -> str:
         return "В записи не найдено речи."
     minutes = f.duration / 60
     length = f"{minutes:.0f} мин" if minutes >= 1 else f"{f.duration:.0f} с"
-    topic = TOPIC_NAMES.get(f.topic.label, f.topic.label)
-    parts = [f"Звонок ({length}), тема: {topic}; настрой клиента {MOOD[_client_mood(f)]}."]
+    topic = topic_name(f.topic.label) if f.topic.label != "unknown" else "тема не определена"
+    parts = [f"Звонок ({length}), тема: {topic}; настрой клиента {SENTIMENT_NAMES[_client_mood(f)]}."]
     if f.objections:
         names = []
         for o in f.objections:

@@ -43,14 +43,12 @@ def records_from_items(items: list[Any], base: Path) -> list[CallRecord]:
         if not isinstance(item, dict):
             raise AnalyzeOutputError(f"item {index}: expected an object, got {type(item).__name__}")
         file = str(item.get("file") or f"item-{index}")
+        started_at = _started_at(file, base)
         if "error" in item:
+            reason = str(item.get("error") or "ошибка анализа")
             records.append(
                 CallRecord(
-                    call_id=Path(file).name,
-                    file=file,
-                    started_at=_started_at(file, base),
-                    status="failed",
-                    reason=str(item.get("error") or "ошибка анализа"),
+                    call_id=Path(file).name, file=file, started_at=started_at, status="failed", reason=reason
                 )
             )
             continue
@@ -62,7 +60,7 @@ def records_from_items(items: list[Any], base: Path) -> list[CallRecord]:
             CallRecord(
                 call_id=Path(file).name,
                 file=file,
-                started_at=_started_at(file, base),
+                started_at=started_at,
                 status="analysed",
                 duration=findings.duration,
                 findings=findings,

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from callcoach import texts
 from callcoach.pipeline.models import Category, Findings, ProposedCategory
 
 NO_MANAGER = "—"
@@ -20,16 +21,9 @@ NO_MANAGER = "—"
 MAX_EMBEDDED_TRANSCRIPTS = 300
 TOP_QUOTES = 3
 
-TOPIC_NAMES = {
-    "sales": "Продажа",
-    "support": "Поддержка",
-    "consultation": "Консультация",
-    "complaint": "Жалоба",
-    "info_request": "Запрос информации",
-    "order": "Заказ",
-    "partnership": "Партнёрство",
-}
-SENTIMENT_NAMES = {"positive": "Позитивная", "neutral": "Нейтральная", "negative": "Негативная"}
+# the words of every other text (callcoach.texts), capitalised for the report's heads and legends
+TOPIC_NAMES = {code: name.capitalize() for code, name in texts.TOPIC_NAMES.items()}
+SENTIMENT_NAMES = {code: name.capitalize() for code, name in texts.SENTIMENT_NAMES.items()}
 DIRECTION_NAMES = {"incoming": "Входящий", "outgoing": "Исходящий"}
 STATUS_NAMES = {"analysed": "Проанализирован", "skipped": "Пропущен", "failed": "Ошибка"}
 

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
+from callcoach.config import Settings
+
 
 def _now(now: float | None) -> int:
     return int(time.time() if now is None else now)
@@ -33,6 +35,14 @@ def sign_call_link(key: bytes, base_url: str, job_id: str | int, ttl_s: int, now
     exp = _now(now) + int(ttl_s)
     query = urlencode({"exp": exp, "sig": call_link_signature(key, job_id, exp)})
     return f"{base_url.rstrip('/')}/calls/{quote(str(job_id), safe='')}?{query}"
+
+
+def call_page_url(settings: Settings, job_id: str | int) -> str | None:
+    """The signed link to a call's page for the texts people get; None without a public URL."""
+    base = settings.public_base()
+    if not base:
+        return None
+    return sign_call_link(settings.signing_key(), base, job_id, settings.link_ttl_days * 86400)
 
 
 def verify_call_link(

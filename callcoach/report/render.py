@@ -26,8 +26,7 @@ from callcoach.report.data import (
     ReportData,
     manager_label,
 )
-
-SPEAKER_NAMES = {"manager": "Менеджер", "client": "Клиент", "unknown": "Собеседник"}
+from callcoach.texts import SPEAKER_NAMES, clock
 
 _SCRIPT_ESCAPES = {
     "<": "\\u003c",
@@ -73,11 +72,6 @@ def _duration(seconds: float) -> str:
     s = round(seconds or 0)
     minutes, sec = divmod(s, 60)
     return f"{minutes} мин {sec} с" if minutes else f"{sec} с"
-
-
-def _clock(seconds: float) -> str:
-    s = int(seconds or 0)
-    return f"{s // 60}:{s % 60:02d}"
 
 
 def render_report_html(
@@ -151,13 +145,13 @@ def render_call_page(
         segments.append(
             {
                 "speaker": seg.speaker,
-                "clock": _clock(seg.start),
+                "clock": clock(seg.start),
                 "parts": _split_marked(seg.text, [o.quote for o in hits]),
                 "hits": [{"name": names.get(o.category, o.category)} for o in hits],
             }
         )
-    template = _environment().get_template("call.html.j2")
-    return template.render(
+    return _page(
+        "call.html.j2",
         title=f"Звонок {record.call_id}",
         record=record,
         f=f,
@@ -174,7 +168,7 @@ def render_call_page(
         objections=[
             {
                 "name": names.get(o.category, o.category),
-                "clock": _clock(o.start),
+                "clock": clock(o.start),
                 "confidence": o.confidence,
                 "quote": o.quote,
                 "handled": o.handled,
@@ -184,32 +178,31 @@ def render_call_page(
             for o in objections
         ],
         back_url=back_url,
-        generated=_fmt_dt(datetime.now().astimezone()),
-        css=Markup(_static("report.css")),
+    )
+
+
+def _page(template: str, **values: Any) -> str:
+    """A small page (call, error, install) in the report's frame: its styles and the time."""
+    return (
+        _environment()
+        .get_template(template)
+        .render(generated=_fmt_dt(datetime.now().astimezone()), css=Markup(_static("report.css")), **values)
     )
 
 
 def render_error_page(status: int, heading: str, message: str) -> str:
-    template = _environment().get_template("error.html.j2")
-    return template.render(
-        title=f"{status} — {heading}",
-        status=status,
-        heading=heading,
-        message=message,
-        generated=_fmt_dt(datetime.now().astimezone()),
-        css=Markup(_static("report.css")),
+    return _page(
+        "error.html.j2", title=f"{status} — {heading}", status=status, heading=heading, message=message
     )
 
 
 def render_install_page(domain: str, done: list[tuple[bool, str]], warnings: list[str]) -> str:
     """The install page of the app with an interface: what the server did, then
     ``BX24.installFinish()`` in the browser."""
-    template = _environment().get_template("install.html.j2")
-    return template.render(
+    return _page(
+        "install.html.j2",
         title=f"Установка callcoach · {domain}",
         domain=domain,
         done=done,
         warnings=warnings,
-        generated=_fmt_dt(datetime.now().astimezone()),
-        css=Markup(_static("report.css")),
     )

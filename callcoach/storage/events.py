@@ -46,15 +46,6 @@ class EventRepo:
             ],
         )
 
-    async def unprocessed(self, limit: int = 500) -> list[dict[str, Any]]:
-        async with self.db.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(events).where(events.c.processed_at.is_(None)).order_by(events.c.id).limit(limit)
-                )
-            ).all()
-        return [dict(r._mapping) for r in rows]
-
     async def count(self, portal_id: int | None = None) -> int:
         query = select(func.count()).select_from(events)
         if portal_id is not None:

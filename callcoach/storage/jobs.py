@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from callcoach.b24.values import as_float, as_int
 from callcoach.storage.db import Database, now
 from callcoach.storage.schema import jobs
+from callcoach.values import as_float, as_int
 
 TERMINAL_STATES = ("done", "failed", "skipped")
-STATES = ("queued", "fetching", "transcribing", "analysing", "posting", *TERMINAL_STATES)
+STATES = ("queued", "fetching", "transcribing", "posting", *TERMINAL_STATES)
 
 
 @dataclass

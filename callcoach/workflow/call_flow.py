@@ -3,7 +3,7 @@ does its work, and stores the result before the job moves on, so a job resumed a
 repeats at most the stage it was in — and the write-back stage checks the portal before it
 writes, so nothing is posted twice.
 
-queued → fetching → transcribing → analysing → posting → done  (or skipped / failed with a reason)
+queued → fetching → transcribing → posting → done  (or skipped / failed with a reason)
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from callcoach import texts as fmt
 from callcoach.b24.client import B24Client
 from callcoach.b24.errors import (
     AccessDenied,
@@ -34,12 +35,11 @@ from callcoach.b24.errors import (
     QueryLimitExceeded,
     ValidationFailed,
 )
-from callcoach.b24.values import as_float, as_int
 from callcoach.config import Settings
 from callcoach.pipeline.models import Category, Findings
 from callcoach.storage import Job, Store
 from callcoach.storage.portals import Portal
-from callcoach.workflow import comment as fmt
+from callcoach.values import as_float, as_int
 from callcoach.workflow.batched_io import Command, PortalBatcher, keyed, lookup_call, step_of
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,6 @@ class CallFlow:
             "queued": self.check,
             "fetching": self.fetch,
             "transcribing": self.analyse,
-            "analysing": self.analyse,
             "posting": self.post,
         }[job.state]
         started = time.monotonic()
@@ -201,7 +200,7 @@ class CallFlow:
             return kind, entity_id
         return None, None
 
-    # --- transcribing / analysing ------------------------------------------------------------------
+    # --- transcribing (and analysing) ------------------------------------------------------------------
     async def analyse(self, job: Job, portal: Portal) -> tuple[str, dict[str, Any]]:
         if not job.audio_path or not Path(job.audio_path).exists():
             return "fetching", {"audio_path": None}  # audio lost (retention, disk): fetch again

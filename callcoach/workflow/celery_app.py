@@ -48,7 +48,6 @@ STATE_KIND = {
     "queued": ANALYSIS,
     "fetching": ANALYSIS,
     "transcribing": ANALYSIS,
-    "analysing": ANALYSIS,
     "posting": IO,
 }
 

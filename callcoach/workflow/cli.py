@@ -56,7 +56,7 @@ async def _backfill(args: argparse.Namespace, settings: Settings) -> int:
     try:
         async with aiohttp.ClientSession() as session:
             if settings.webhook_url:
-                from callcoach.app import register_webhook_portal
+                from callcoach.services import register_webhook_portal
 
                 await register_webhook_portal(settings, store)
             clients = PortalClients(settings, session, store.portals)

@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from callcoach.config import Settings
+from callcoach.context import Services
 from callcoach.storage import Store
 from callcoach.storage.handoff import DISPATCHED
 from callcoach.workflow.celery_app import Publisher, kind_of
@@ -85,7 +86,7 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), delay)
 
 
-async def start_dispatcher(services: Any) -> Dispatcher:
+async def start_dispatcher(services: Services) -> Dispatcher:
     """Wire the dispatcher into a web tier's services (intake and sweep wake it)."""
     dispatcher = Dispatcher(services.settings, services.store, Publisher(services.settings))
     services.runner = dispatcher

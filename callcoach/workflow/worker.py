@@ -23,7 +23,6 @@ import threading
 import time
 import uuid
 from collections.abc import Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -76,21 +75,20 @@ class WorkerRuntime:
         self._call(self._start())
 
     async def _start(self) -> None:
-        from callcoach.app import build_services, make_flow, start_llm_services
+        """The worker's composition root: the shared services, the manager's message, the flow."""
         from callcoach.bot.notify import notify_commands, notify_manager
+        from callcoach.services import build_services
+        from callcoach.workflow.assemble import make_flow
         from callcoach.workflow.runner import JobRunner
 
-        services = await build_services(self.settings, analyzer=self.analyzer)
         # decoding and text analysis of one call overlap speech recognition of another
-        services.extras["executor"].shutdown(wait=False)
-        services.extras["executor"] = ThreadPoolExecutor(
-            max_workers=self.analysis_threads, thread_name_prefix="analysis"
+        services = await build_services(
+            self.settings, analyzer=self.analyzer, analysis_threads=self.analysis_threads
         )
-        start_llm_services(services)  # the LLM summary of each call, when one is configured
-        services.extras["notify"] = notify_manager
-        services.extras["notify_commands"] = notify_commands
+        services.notify = notify_manager
+        services.notify_commands = notify_commands
         started = time.monotonic()
-        await asyncio.get_running_loop().run_in_executor(services.extras["executor"], services.analyzer.load)
+        await asyncio.get_running_loop().run_in_executor(services.executor, services.analyzer.load)
         log.info("models loaded in %.1f s", time.monotonic() - started)
         self.runner = JobRunner(self.settings, services.store, make_flow(services), services.metrics)
         self.services = services
@@ -148,7 +146,7 @@ class WorkerRuntime:
         return True
 
     def stop(self) -> None:
-        from callcoach.app import stop_services
+        from callcoach.services import stop_services
 
         if self.services is not None:
             if self._retention is not None:

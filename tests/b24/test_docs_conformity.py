@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from callcoach.b24 import B24Client
-from callcoach.b24.client import not_audio_reason
+from callcoach.b24.download import not_audio_reason
 from callcoach.b24.errors import NotAudio, OperationTimeLimit, ValidationFailed
 from tests.fakes.portal import FakePortal
 

@@ -21,9 +21,9 @@ from callcoach.app import create_app
 from callcoach.config import Settings
 from callcoach.context import SERVICES, Services
 from callcoach.pipeline.models import Category, Findings
-from tests.conftest import add_analysed_call, free_port
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.portal import FakePortal
+from tests.helpers import add_analysed_call, free_port
 
 
 class LightAnalyzer:

@@ -7,12 +7,9 @@ import json
 
 from callcoach.pipeline.categories import merge_categories
 from tests.bot.conftest import BotHarness
+from tests.helpers import texts
 
 MANAGER, OTHER, HEAD, SUPPORT, ADMIN = 7, 8, 5, 9, 1
-
-
-def texts(messages: list[dict]) -> str:
-    return "\n".join(m["message"] for m in messages)
 
 
 async def test_install_registers_bot_and_commands(bot_app: BotHarness) -> None:

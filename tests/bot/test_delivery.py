@@ -8,12 +8,9 @@ import pytest
 from callcoach.pipeline.models import Findings, Objection, Sentiment, SentimentScore, Topic
 from tests.bot.conftest import BotHarness, _harness
 from tests.fakes.openai_server import FakeOpenAI
+from tests.helpers import texts
 
 MANAGER = 7
-
-
-def texts(messages: list[dict]) -> str:
-    return "\n".join(m["message"] for m in messages)
 
 
 @pytest.mark.parametrize("json_body", [False, True])
@@ -132,7 +129,7 @@ def _findings() -> Findings:
 
 
 async def test_notify_manager_through_the_bot(bot_app: BotHarness) -> None:
-    notify = bot_app.services.extras["notify"]
+    notify = bot_app.services.notify
     job_id = await bot_app.add_call("N-1", MANAGER, [])
     job = await bot_app.services.store.jobs.get(job_id)
     row = await bot_app.portal_row()
@@ -151,7 +148,7 @@ async def test_notify_manager_without_bot_uses_system_notification(bot_app: BotH
     row = await bot_app.portal_row()
     job = await bot_app.services.store.jobs.get(await bot_app.add_call("N-2", MANAGER, []))
     client = bot_app.services.clients.for_portal(row)
-    await bot_app.services.extras["notify"](row, client, job, _findings(), None)
+    await bot_app.services.notify(row, client, job, _findings(), None)
     assert bot_app.portal.bot_messages == []
     [note] = bot_app.portal.notifications
     assert note["USER_ID"] == MANAGER and "Высокая цена" in note["MESSAGE"]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from callcoach.bot.events import parse_bot_event
-from callcoach.bot.formatting import CUT_NOTE, markdown_to_bbcode, split_message
+from callcoach.bot.formatting import CUT_NOTE, split_message
 from callcoach.bot.stats import parse_stats_args
 from callcoach.rights import OrgChart, access_for
+from callcoach.texts import markdown_to_bbcode
 
 
 def test_markdown_to_bbcode() -> None:

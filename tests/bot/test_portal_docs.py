@@ -79,7 +79,7 @@ def _markdown_findings() -> Findings:
 
 
 async def test_markdown_never_reaches_a_message_or_a_comment(bot_app: BotHarness) -> None:
-    from callcoach.workflow.comment import timeline_comment
+    from callcoach.texts import timeline_comment
 
     findings = _markdown_findings()
     comment = timeline_comment(findings, call_id="M-1", page_url=None)
@@ -90,9 +90,7 @@ async def test_markdown_never_reaches_a_message_or_a_comment(bot_app: BotHarness
     await bot_app.services.store.jobs.save(job_id, findings=findings.model_dump(mode="json"))
     job = await bot_app.services.store.jobs.get(job_id)
     row = await bot_app.portal_row()
-    await bot_app.services.extras["notify"](
-        row, bot_app.services.clients.for_portal(row), job, findings, None
-    )
+    await bot_app.services.notify(row, bot_app.services.clients.for_portal(row), job, findings, None)
     answer = await bot_app.say(MANAGER, "/call M-1")
     for message in [*bot_app.portal.bot_messages, *bot_app.portal.notifications]:
         text = message.get("message") or message.get("MESSAGE") or ""

@@ -28,8 +28,7 @@ from callcoach.pipeline.models import (
 )
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
-
-from .conftest import make_settings
+from tests.helpers import make_settings
 
 CUSTOM = Category(
     code="security_review",

@@ -11,8 +11,7 @@ from callcoach.llm.gemini import GeminiBackend
 from callcoach.llm.openai_compat import OpenAICompatBackend
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
-
-from .conftest import make_settings
+from tests.helpers import make_settings
 
 CONVERSATION = LLMRequest(
     system="Ты помощник менеджера.",

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from callcoach.cli import main
-from tests.conftest import StartApp, add_analysed_call
 from tests.fakes.portal import FakePortal
+from tests.helpers import StartApp, add_analysed_call
 from tests.report.truth import truth_analyze_output
 
 

@@ -271,7 +271,7 @@ async def test_https_cookie_is_samesite_none_secure(client: aiohttp.ClientSessio
 
 
 async def test_user_verified_by_fake_portal_user_current(client: aiohttp.ClientSession) -> None:
-    fake_portal = pytest.importorskip("tests.fakes.portal", reason="tests/fakes/portal.py not available")
+    fake_portal = pytest.importorskip("tests.fakes.portal", reason="tests/fakes/portal not available")
     async with fake_portal.FakePortal() as portal, aiohttp.ClientSession() as rest:
 
         class PortalBacked(MemorySource):

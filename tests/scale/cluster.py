@@ -119,7 +119,7 @@ class Cluster:
         )
 
     async def start_serve(self, within_s: float = 180) -> None:
-        from tests.conftest import free_port
+        from tests.helpers import free_port
 
         if not self.database_url:
             await self.create_database()

@@ -14,7 +14,7 @@ from callcoach.config import Settings
 from callcoach.storage import Store
 from callcoach.storage.portals import Portal
 from callcoach.workflow.runner import JobRunner
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 
 async def _store(tmp_path: Path) -> tuple[Store, Portal]:

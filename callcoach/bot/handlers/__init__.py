@@ -1,20 +1,20 @@
-"""Bot handlers, one router per concern. ``routers()`` gives them in dispatch order."""
+"""Bot handlers, one module per concern, each with a ``router()``. Adding a command is adding a
+module here: its router declares the ``BotCommand``, and registration, /help and the hint follow."""
 
 from __future__ import annotations
 
-from callcoach.bot.router import Router
+import importlib
+import pkgutil
+
+from callcoach.bot.router import BotCommand, Router
 
 
 def routers() -> list[Router]:
-    from callcoach.bot.handlers import calls, categories, chat, help, lifecycle, stats, tips
+    """Every module's router, in dispatch order."""
+    found = [importlib.import_module(f"{__name__}.{m.name}").router() for m in pkgutil.iter_modules(__path__)]
+    return sorted(found, key=lambda r: (r.priority, r.name))
 
-    # free chat goes last: it takes whatever the others did not
-    return [
-        lifecycle.router(),
-        help.router(),
-        tips.router(),
-        stats.router(),
-        calls.router(),
-        categories.router(),
-        chat.router(),
-    ]
+
+def commands() -> list[BotCommand]:
+    """The chat commands, in the order /help shows them and Bitrix24 registers them."""
+    return [c for r in routers() for c in r.commands]

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from callcoach.bot.context import BotContext
-from callcoach.bot.formatting import bb_escape, text_to_bbcode
-from callcoach.bot.router import Router
+from callcoach.bot.router import BotCommand, Router
 from callcoach.pipeline.models import Findings
+from callcoach.report.links import call_page_url
 from callcoach.storage import Job
-from callcoach.workflow.comment import SENTIMENT_RU, TOPIC_RU, clock
+from callcoach.texts import bb_escape, call_card
+
+CALL = BotCommand(
+    "call",
+    "Разбор звонка",
+    params="ID звонка или номер сделки",
+    help="/call <ID звонка или номер сделки> — разбор звонка",
+    hint="/call <ID>",
+    aliases=("звонок",),
+)
 
 # One answer for "no such call" and "not yours": the reply must not tell that a call exists.
 NOT_FOUND = "Звонок не найден или у вас нет к нему доступа."
@@ -27,42 +36,6 @@ async def find_job(ctx: BotContext, ref: str) -> Job | None:
     return None
 
 
-def render_call(job: Job, findings: Findings, page_url: str | None) -> str:
-    sentiment = findings.sentiment.overall.label
-    topic = TOPIC_RU.get(findings.topic.label, findings.topic.label)
-    lines = [
-        f"[b]Звонок {bb_escape(job.call_id)}[/b] · {clock(findings.duration)} · "
-        f"тон: {SENTIMENT_RU.get(sentiment, sentiment)} · тема: {topic}"
-    ]
-    if job.entity_type and job.entity_id:
-        lines.append(f"CRM: {job.entity_type} {job.entity_id}")
-    if findings.objections:
-        handled = sum(1 for o in findings.objections if o.handled)
-        lines.append(f"[b]Возражения ({len(findings.objections)}, отработано {handled}):[/b]")
-        for n, obj in enumerate(findings.objections, 1):
-            mark = "✓" if obj.handled else "✗"
-            lines.append(
-                f"{n}. {mark} [b]{bb_escape(obj.category_name or obj.category)}[/b] ({clock(obj.start)}): "
-                f"[i]«{bb_escape(obj.quote)}»[/i]"
-            )
-            if obj.manager_reply:
-                lines.append(f"   Ответ менеджера: «{bb_escape(obj.manager_reply)}»")
-            if obj.recommendation:
-                lines.append(f"   Как ответить: {text_to_bbcode(obj.recommendation)}")
-    else:
-        lines.append("Возражений клиента не найдено.")
-    if findings.speakers_known:
-        lines.append(
-            f"Доля речи менеджера: {round(findings.stats.talk_ratio * 100)}% · "
-            f"вопросов менеджера: {findings.stats.manager_questions}"
-        )
-    if findings.summary:
-        lines.append(f"Итог: {text_to_bbcode(findings.summary)}")
-    if page_url:
-        lines.append(f"[url={page_url}]Полный разбор звонка[/url]")
-    return "\n".join(lines)
-
-
 async def show_call(ctx: BotContext) -> None:
     ref = ctx.event.params.strip().split()[0] if ctx.event.params.strip() else ""
     if not ref:
@@ -76,18 +49,12 @@ async def show_call(ctx: BotContext) -> None:
         await ctx.reply(f"Звонок {bb_escape(job.call_id)} ещё не проанализирован (состояние: {job.state}).")
         return
     findings = Findings.model_validate(job.findings)
-    page_url = None
-    settings = ctx.deps.settings
-    if settings.public_base():
-        from callcoach.report.links import sign_call_link
-
-        page_url = sign_call_link(
-            settings.signing_key(), settings.public_base(), job.id, settings.link_ttl_days * 86400
-        )
-    await ctx.reply(render_call(job, findings, page_url))
+    crm = f"{job.entity_type} {job.entity_id}" if job.entity_type and job.entity_id else None
+    page_url = call_page_url(ctx.deps.settings, job.id)
+    await ctx.reply(call_card(findings, call_id=job.call_id, crm=crm, page_url=page_url))
 
 
 def router() -> Router:
-    r = Router("calls")
-    r.command("call", "звонок")(show_call)
+    r = Router("calls", priority=40)
+    r.command(CALL)(show_call)
     return r

@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 
 from callcoach.bot.context import BotContext
-from callcoach.bot.formatting import bb_escape
 from callcoach.bot.keyboards import command_button, keyboard, proposal_buttons
-from callcoach.bot.router import Router
+from callcoach.bot.router import BotCommand, Router
 from callcoach.pipeline.categories import (
     STANDARD_CODES,
     CategoryFormatError,
@@ -16,6 +15,21 @@ from callcoach.pipeline.categories import (
     categories_to_json,
 )
 from callcoach.pipeline.models import Category
+from callcoach.texts import bb_escape
+
+CATEGORIES = BotCommand(
+    "categories",
+    "Категории возражений",
+    params="add|export|import|accept|reject",
+    help=(
+        "[send=/categories]/categories[/send] — категории возражений; add, export, import, "
+        "предложения новых категорий\n"
+        "  /categories add Название | рекомендация | пример1; пример2\n"
+        "  /categories export · /categories import [JSON]"
+    ),
+    hint="[send=/categories]/categories[/send]",
+    aliases=("category", "категории"),
+)
 
 ADD_SYNTAX = "/categories add Название | рекомендация | пример1; пример2; пример3"
 NOT_ALLOWED = "Менять категории могут администраторы портала и руководители отделов."
@@ -207,6 +221,6 @@ async def categories(ctx: BotContext) -> None:
 
 
 def router() -> Router:
-    r = Router("categories")
-    r.command("categories", "category", "категории")(categories)
+    r = Router("categories", priority=50)
+    r.command(CATEGORIES)(categories)
     return r

@@ -8,11 +8,11 @@ import contextlib
 import logging
 
 from callcoach.bot.context import BotContext
-from callcoach.bot.formatting import bb_escape, markdown_to_bbcode
 from callcoach.bot.keyboards import main_menu
 from callcoach.bot.knowledge import knowledge_base, recent_calls_digest, render_tip
 from callcoach.bot.router import Router, is_kind
 from callcoach.llm.base import LLMError, LLMRequest
+from callcoach.texts import bb_escape, markdown_to_bbcode
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +33,11 @@ SYSTEM = (
 {calls}"""
 )
 
-COMMANDS_HINT = (
-    "Команды: [send=/help]/help[/send], /tips <слова клиента>, [send=/stats]/stats[/send], "
-    "/call <ID>, [send=/categories]/categories[/send]"
-)
+
+def commands_hint() -> str:
+    from callcoach.bot.handlers import commands
+
+    return "Команды: " + ", ".join(c.hint for c in commands())
 
 
 async def _keep_typing(ctx: BotContext) -> None:
@@ -75,15 +76,15 @@ async def free_text(ctx: BotContext) -> None:
         text = "Похоже на возражение:\n" + render_tip(best, confidence=confidence)
     else:
         text = "Не нашёл подходящей рекомендации."
-    await ctx.reply(f"{text}\n\n{COMMANDS_HINT}", main_menu())
+    await ctx.reply(f"{text}\n\n{commands_hint()}", main_menu())
 
 
 async def unknown_command(ctx: BotContext) -> None:
-    await ctx.reply(f"Не знаю команду /{bb_escape(ctx.event.command)}.\n{COMMANDS_HINT}", main_menu())
+    await ctx.reply(f"Не знаю команду /{bb_escape(ctx.event.command)}.\n{commands_hint()}", main_menu())
 
 
 def router() -> Router:
-    r = Router("chat")
+    r = Router("chat", priority=100)
     r.on(lambda e: e.kind in ("message", "command") and bool(e.command))(unknown_command)
     r.on(is_kind("message"))(free_text)
     return r

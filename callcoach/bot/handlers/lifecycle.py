@@ -19,6 +19,6 @@ async def bot_deleted(ctx: BotContext) -> None:
 
 
 def router() -> Router:
-    r = Router("lifecycle")
+    r = Router("lifecycle", priority=0)
     r.on(is_kind("delete"))(bot_deleted)
     return r

@@ -6,10 +6,20 @@ from __future__ import annotations
 from datetime import datetime
 
 from callcoach.bot.context import BotContext
-from callcoach.bot.formatting import bb_escape
 from callcoach.bot.keyboards import command_button, keyboard
-from callcoach.bot.router import Router
+from callcoach.bot.router import BotCommand, Router
 from callcoach.bot.stats import compute_stats, parse_stats_args, per_manager, period_of, render_stats
+from callcoach.texts import bb_escape
+
+STATS = BotCommand(
+    "stats",
+    "Статистика звонков",
+    params="сегодня|неделя|месяц @менеджер",
+    help="/stats [сегодня|неделя|месяц] [@менеджер] — статистика звонков, "
+    "например [send=/stats week]/stats week[/send]",
+    hint="[send=/stats]/stats[/send]",
+    aliases=("статистика", "стат"),
+)
 
 DENIED = "Статистика других менеджеров доступна только руководителю их отдела и администраторам портала."
 
@@ -75,6 +85,6 @@ async def stats(ctx: BotContext) -> None:
 
 
 def router() -> Router:
-    r = Router("stats")
-    r.command("stats", "статистика", "стат")(stats)
+    r = Router("stats", priority=30)
+    r.command(STATS)(stats)
     return r

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from callcoach.bot.context import BotContext
-from callcoach.bot.formatting import bb_escape
 from callcoach.bot.keyboards import command_button, keyboard
 from callcoach.bot.knowledge import find_category, render_tip
-from callcoach.bot.router import Router
+from callcoach.bot.router import BotCommand, Router
+from callcoach.texts import bb_escape
+
+TIPS = BotCommand(
+    "tips",
+    "Как ответить на возражение",
+    params="категория или слова клиента",
+    help="/tips <категория или слова клиента> — как ответить на возражение,\n"
+    "  например [send=/tips дорого]/tips дорого[/send]",
+    hint="/tips <слова клиента>",
+    aliases=("tip", "совет", "советы"),
+)
 
 MIN_CONFIDENCE = 0.35  # below this the best match is shown as a guess, with the runners-up
 
@@ -37,6 +47,6 @@ async def tips(ctx: BotContext) -> None:
 
 
 def router() -> Router:
-    r = Router("tips")
-    r.command("tips", "tip", "совет", "советы")(tips)
+    r = Router("tips", priority=20)
+    r.command(TIPS)(tips)
     return r

@@ -15,12 +15,12 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from callcoach.app import make_flow
 from callcoach.handlers.dashboard import SESSION_COOKIE
 from callcoach.pipeline.models import ProposedCategory
 from callcoach.report.links import sign_call_link
-from tests.conftest import NoSpeechAnalyzer, RunningApp, StartApp, add_analysed_call
+from callcoach.workflow.assemble import make_flow
 from tests.fakes.portal import FakePortal
+from tests.helpers import NoSpeechAnalyzer, RunningApp, StartApp, add_analysed_call
 
 ADMIN, HEAD, MANAGER, OTHER, SUPPORT, SHADY = 1, 5, 7, 8, 9, 11
 GONE = 77  # a manager the portal no longer knows

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from callcoach.pipeline.audio import decode
-from tests.conftest import RunningApp, StartApp, wait_for
 from tests.fakes.portal import FakePortal
+from tests.helpers import RunningApp, StartApp, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 
 from callcoach.app import _sweep
-from tests.conftest import RunningApp, StartApp, wait_for
 from tests.fakes.portal import FakePortal
+from tests.helpers import RunningApp, StartApp, wait_for
 
 pytestmark = pytest.mark.slow
 

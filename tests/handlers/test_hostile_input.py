@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 from callcoach.app import create_app
 from callcoach.b24.events import EventParseError, parse_event_body, unflatten
 from callcoach.context import SERVICES, Services
-from tests.conftest import NoSpeechAnalyzer, app_settings, free_port
 from tests.fakes.portal import FakePortal, php_form
+from tests.helpers import NoSpeechAnalyzer, app_settings, free_port
 
 T = TypeVar("T")
 EXAMPLES = 300  # per property: thousands in all, a few seconds each

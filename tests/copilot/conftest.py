@@ -1,5 +1,5 @@
-"""Fixtures for the LLM and CoPilot tests: fake model servers, a portal that receives callbacks,
-and the real completions endpoint served on a real port."""
+"""Fixtures for the CoPilot tests: a portal that receives callbacks, and the real completions
+endpoint served on a real port."""
 
 from __future__ import annotations
 
@@ -13,19 +13,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from callcoach.bot.copilot import CopilotPortal, CopilotService
-from callcoach.config import Settings
+from callcoach.copilot.service import CopilotPortal, CopilotService
 from callcoach.handlers.ai import RedactingAccessLogger, setup_ai_routes
 from callcoach.llm.base import LLMBackend
-from tests.fakes.gemini import FakeGemini
-from tests.fakes.openai_server import FakeOpenAI
 
 SECRET = "portal-secret-0123456789"
-
-
-def make_settings(**values: Any) -> Settings:
-    """Settings from these values only (no .env file)."""
-    return Settings(_env_file=None, **values)
 
 
 @dataclass
@@ -103,30 +95,12 @@ async def receiver() -> AsyncIterator[CallbackReceiver]:
     await portal.close()
 
 
-@pytest.fixture
-async def fake_gemini() -> AsyncIterator[FakeGemini]:
-    async with FakeGemini() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def fake_openai() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 CopilotFactory = Callable[..., Awaitable[tuple[TestClient[web.Request, web.Application], CopilotService]]]
 
 
 @pytest.fixture
 async def copilot_app(
-    receiver: CallbackReceiver, http: aiohttp.ClientSession
+    receiver: CallbackReceiver, session: aiohttp.ClientSession
 ) -> AsyncIterator[CopilotFactory]:
     """Builds the real endpoint on a real port for a given backend; the portal behind SECRET is
     the callback receiver."""
@@ -139,7 +113,7 @@ async def copilot_app(
         llm: LLMBackend | None, **service_options: Any
     ) -> tuple[TestClient[web.Request, web.Application], CopilotService]:
         service_options.setdefault("callback_backoff_s", 0.01)
-        service = CopilotService(llm, http, lookup, **service_options)
+        service = CopilotService(llm, session, lookup, **service_options)
         app = web.Application()
         setup_ai_routes(app, service)
         server = TestServer(app, host="127.0.0.1")

@@ -12,9 +12,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import RunningApp, StartApp, wait_for
 from tests.fakes.faults import FaultPlan
 from tests.fakes.portal import FakePortal
+from tests.helpers import RunningApp, StartApp, wait_for
 
 pytestmark = pytest.mark.slow
 

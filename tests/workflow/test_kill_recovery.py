@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from callcoach.storage import Store
-from tests.conftest import free_port, wait_for
 from tests.fakes.portal import FakePortal
-from tests.flow.serve_process import is_up, start_serve
+from tests.helpers import free_port, wait_for
+from tests.workflow.serve_process import is_up, start_serve
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import RunningApp, StartApp, wait_for
 from tests.fakes.portal import FakePortal
+from tests.helpers import RunningApp, StartApp, wait_for
 
 
 @pytest.fixture

@@ -10,14 +10,14 @@ from urllib.parse import urlencode
 import pytest
 
 from callcoach.b24.events import parse_form
-from callcoach.bot.copilot import NO_LLM_MESSAGE, SHUTDOWN_MESSAGE, url_on_portal
+from callcoach.copilot.service import NO_LLM_MESSAGE, SHUTDOWN_MESSAGE, url_on_portal
 from callcoach.handlers.ai import redact_secrets
 from callcoach.llm.base import LLMBackend
 from callcoach.llm.factory import build_llm
+from tests.copilot.conftest import SECRET, CallbackReceiver, CopilotFactory
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
-
-from .conftest import SECRET, CallbackReceiver, CopilotFactory, make_settings
+from tests.helpers import make_settings
 
 URL = f"/ai/completions?secret={SECRET}"
 

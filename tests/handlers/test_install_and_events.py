@@ -8,8 +8,8 @@ import sys
 
 import aiohttp
 
-from tests.conftest import StartApp, wait_for
 from tests.fakes.portal import FakePortal
+from tests.helpers import StartApp, wait_for
 
 
 async def test_install_stores_tokens_and_binds_events_once_even_when_installed_twice(

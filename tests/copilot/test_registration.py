@@ -3,22 +3,13 @@ the completions URL (served by the real endpoint) and needs 200."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
 
 from callcoach.b24.client import B24Client
-from callcoach.bot.copilot import ENGINE_CODE, register_ai_engine, unregister_ai_engine
+from callcoach.copilot.registration import ENGINE_CODE, register_ai_engine, unregister_ai_engine
+from tests.copilot.conftest import SECRET, CopilotFactory
 from tests.fakes.portal import FakePortal
-
-from .conftest import SECRET, CopilotFactory
-
-
-@pytest.fixture
-async def portal() -> AsyncIterator[FakePortal]:
-    async with FakePortal() as fake:
-        yield fake
 
 
 def rest(portal: FakePortal, session: aiohttp.ClientSession) -> B24Client:
@@ -32,11 +23,11 @@ def rest(portal: FakePortal, session: aiohttp.ClientSession) -> B24Client:
 
 
 async def test_install_registers_and_reinstall_replaces(
-    copilot_app: CopilotFactory, portal: FakePortal, http: aiohttp.ClientSession
+    copilot_app: CopilotFactory, portal: FakePortal, session: aiohttp.ClientSession
 ) -> None:
     app_client, _ = await copilot_app(None)
     public_url = str(app_client.make_url("/")).rstrip("/")
-    client = rest(portal, http)
+    client = rest(portal, session)
 
     await register_ai_engine(client, public_url=public_url, secret=SECRET, context_limit=32000)
     engine = portal.ai_engines[ENGINE_CODE]
@@ -69,10 +60,10 @@ async def test_install_registers_and_reinstall_replaces(
 
 
 async def test_registration_fails_when_the_endpoint_is_not_served(
-    portal: FakePortal, http: aiohttp.ClientSession
+    portal: FakePortal, session: aiohttp.ClientSession
 ) -> None:
     with pytest.raises(Exception, match="completions_url"):
         await register_ai_engine(
-            rest(portal, http), public_url="http://127.0.0.1:1", secret=SECRET, context_limit=32000
+            rest(portal, session), public_url="http://127.0.0.1:1", secret=SECRET, context_limit=32000
         )
     assert portal.ai_engines == {}

@@ -1,4 +1,4 @@
-"""Bitrix24 CoPilot served by our LLM: engine registration and the completions endpoint's work.
+"""The CoPilot completions endpoint's work: check a request, answer it later through its callbacks.
 
 Bitrix24 POSTs a completion request to ``completions_url`` and gives up unless it gets HTTP 202
 within 5 s, so ``CopilotService.accept`` only checks the request and schedules the work; the answer
@@ -30,112 +30,18 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
-from urllib.parse import quote, urlsplit
+from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from callcoach.b24.errors import B24Error
 from callcoach.llm.base import ChatMessage, LLMBackend, LLMError, LLMRequest
 
 log = logging.getLogger(__name__)
 
-ENGINE_CODE = "callcoach_llm"
-ENGINE_NAME = "callcoach"
-COMPLETIONS_PATH = "/ai/completions"
 NO_LLM_MESSAGE = "callcoach has no language model configured (CALLCOACH_LLM=none)"
 SHUTDOWN_MESSAGE = "callcoach is shutting down; please try again"
-
-
-# --- registration ----------------------------------------------------------------------------
-
-
-class RestCaller(Protocol):
-    """What registration needs from the REST client (``callcoach.b24.client.B24Client.call``)."""
-
-    async def call(self, method: str, params: dict[str, Any], /) -> Any: ...
-
-
-def new_copilot_secret() -> str:
-    """A fresh per-portal secret for the completions URL."""
-    return secrets.token_urlsafe(32)
-
-
-def completions_url(public_url: str, secret: str) -> str:
-    return f"{public_url.rstrip('/')}{COMPLETIONS_PATH}?secret={quote(secret, safe='')}"
-
-
-async def register_ai_engine(
-    client: RestCaller,
-    *,
-    public_url: str,
-    secret: str,
-    context_limit: int,
-    code: str = ENGINE_CODE,
-    name: str = ENGINE_NAME,
-) -> None:
-    """Register our CoPilot engine, replacing an earlier registration with the same code.
-
-    Bitrix24 refuses to register an existing code again, so: ``ai.engine.list`` -> our code there?
-    ``ai.engine.unregister`` -> ``ai.engine.register``. During register the portal GETs the
-    completions URL and needs 200, so the app must already be serving ``COMPLETIONS_PATH``.
-    REST errors propagate from ``client.call``.
-    """
-    if code in _engine_codes(await client.call("ai.engine.list", {})):
-        await client.call("ai.engine.unregister", {"code": code})
-    params = {
-        "name": name,
-        "code": code,
-        "category": "text",
-        "completions_url": completions_url(public_url, secret),
-        "settings": {
-            "code_alias": "ChatGPT",
-            "model_context_type": "token",
-            "model_context_limit": context_limit,
-        },
-    }
-    try:
-        await client.call("ai.engine.register", params)
-    except B24Error as exc:
-        # ai-engine-register.md: ENGINE_REGISTER_ERROR_CODE_UNIQUE when the code exists (an engine
-        # the listing did not show, or one registered meanwhile): replace it once
-        if exc.code != "ENGINE_REGISTER_ERROR_CODE_UNIQUE":
-            raise
-        await client.call("ai.engine.unregister", {"code": code})
-        await client.call("ai.engine.register", params)
-
-
-async def unregister_ai_engine(client: RestCaller, *, code: str = ENGINE_CODE) -> bool:
-    """Remove our engine if registered; True when there was one."""
-    if code not in _engine_codes(await client.call("ai.engine.list", {})):
-        return False
-    await client.call("ai.engine.unregister", {"code": code})
-    return True
-
-
-def _engine_codes(listing: Any) -> set[str]:
-    """Engine codes in an ``ai.engine.list`` answer, whatever its shape (the docs do not show one):
-    a list or an id-keyed dict of engines, with ``code`` or ``CODE``, possibly still wrapped in
-    ``{"result": ...}``."""
-    if isinstance(listing, Mapping):
-        if "result" in listing:
-            return _engine_codes(listing["result"])
-        own = listing.get("code", listing.get("CODE"))
-        if isinstance(own, str):
-            return {own}
-        items: Any = listing.values()
-    elif isinstance(listing, list | tuple):
-        items = listing
-    else:
-        return set()
-    codes: set[str] = set()
-    for item in items:
-        if isinstance(item, Mapping):
-            value = item.get("code", item.get("CODE"))
-            if isinstance(value, str):
-                codes.add(value)
-    return codes
 
 
 # --- the completion request ------------------------------------------------------------------

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import StartApp, wait_for
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.portal import NGINX_404, FakePortal
+from tests.helpers import StartApp, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -1,5 +1,6 @@
-"""Reading Bitrix24 values: REST rows and form-encoded events carry numbers as strings, and
-empty fields as "" or null."""
+"""Reading loosely typed numbers: Bitrix24's REST rows and form-encoded events carry numbers as
+strings, and empty fields as "" or null. A leaf: it imports nothing of callcoach, so the REST
+client, storage, the flow and the bot all read numbers the same way without importing each other."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from urllib.parse import unquote
 import aiohttp
 
 from callcoach.handlers.dashboard import SESSION_HEADER
-from tests.app.test_dashboard import DENIED, MANAGER, Org, org, portal_form  # noqa: F401
+from tests.handlers.test_dashboard import DENIED, MANAGER, Org, org, portal_form  # noqa: F401
 
 
 async def test_the_session_travels_in_links_when_cookies_are_dropped(org: Org) -> None:  # noqa: F811
