@@ -31,6 +31,9 @@ FIRST_SET = {f"dev{i:02d}" for i in range(1, 13)}
 # 19 found, 2 invented, 3 missed) since every client turn is judged on its own; below the
 # product's 0.9 bar, which stays the floor for dev01–12 itself. Open in issue 14.
 PARAPHRASE_OBJECTION_F1_FLOOR = 0.85
+# Topic on the paraphrase sets, text level: 0.958 on each of A, B and C (23 of 24) since the
+# objection hints weigh one nat; two misses a set pass, a third fails.
+PARAPHRASE_TOPIC_FLOOR = 0.9
 LONG_OBJECTION_F1_FLOOR = 0.65
 LONG_PRECISION_FLOOR = 0.65
 LONG_TOPIC_FLOOR = 0.7
@@ -145,7 +148,7 @@ def test_paraphrased_calls_meet_the_floors_at_text_level(analyzer, path: Path) -
         truth = {"topic": call["topic"], "sentiment": call["sentiment"], "turns": turns}
         results.append((truth, analyzer.text.analyze_transcript(segments)))
     assert len(results) >= 20
-    _assert_floors(results, f1_floor=PARAPHRASE_OBJECTION_F1_FLOOR)
+    _assert_floors(results, f1_floor=PARAPHRASE_OBJECTION_F1_FLOOR, topic_floor=PARAPHRASE_TOPIC_FLOOR)
 
 
 @pytest.mark.slow
