@@ -90,7 +90,7 @@ class Analyzer:
         s = self.settings
         return {
             "findings": FINDINGS_VERSION,
-            "pipeline": 7,  # bump when a classifier, prototype set or threshold changes
+            "pipeline": 8,  # bump when a classifier, prototype set or threshold changes
             "whisper": s.whisper_model,
             "language": s.language,
             "stereo_manager": s.stereo_manager_channel,
