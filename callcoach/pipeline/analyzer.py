@@ -20,7 +20,7 @@ from callcoach.config import Settings
 from callcoach.pipeline import audio as audio_mod
 from callcoach.pipeline.asr import AsrResult, Transcriber
 from callcoach.pipeline.batched_asr import CallBatcher
-from callcoach.pipeline.cache import AsrCache, FindingsCache, file_hash
+from callcoach.pipeline.cache import AsrCache, FindingsCache, file_hash, pipeline_fingerprint
 from callcoach.pipeline.errors import PipelineError
 from callcoach.pipeline.grouping import group_candidates
 from callcoach.pipeline.models import FINDINGS_VERSION, Category, Findings, ProposedCategory
@@ -56,6 +56,7 @@ class Analyzer:
         # lock) and a third in the text models (this lock: their memo caches are not thread-safe).
         self._text_stage = threading.RLock()
         self.cache = FindingsCache(settings.data_dir / "cache") if use_cache else None
+        self._fingerprint = pipeline_fingerprint() if use_cache else ""
         self.asr_cache = AsrCache(settings.data_dir / "cache" / "asr") if use_cache else None
         # a recording longer than this is refused with a clear reason (no call lasts hours)
         self.max_audio_s = max_audio_s or settings.max_audio_seconds
@@ -90,7 +91,7 @@ class Analyzer:
         s = self.settings
         return {
             "findings": FINDINGS_VERSION,
-            "pipeline": 8,  # bump when a classifier, prototype set or threshold changes
+            "pipeline": self._fingerprint,  # the classifiers' code and reference data
             "whisper": s.whisper_model,
             "language": s.language,
             "stereo_manager": s.stereo_manager_channel,
