@@ -228,8 +228,12 @@ class CallFlow:
         done = list(job.done_steps)
         steps: dict[str, list[Command]] = {}  # what is still to write, one batch for all of it
 
+        # what the timeline says of an earlier write-back that got no answer: None when unknown
+        comment_found: bool | None = None
         if job.entity_type and job.entity_id and "comment" not in done:
-            if "comment-intent" in done and await self._comment_posted(client, job):
+            if "comment-intent" in done:
+                comment_found = await self._comment_posted(client, job)
+            if comment_found:
                 done.append("comment")  # an earlier attempt posted it: never twice
             else:
                 text = fmt.timeline_comment(findings, call_id=job.call_id, page_url=page)
@@ -256,10 +260,14 @@ class CallFlow:
             else:
                 notify_by_call = self.d.notify is not None
         steps = {name: commands for name, commands in steps.items() if name not in done and commands}
-        if "notify" in steps and "notify-intent" in done:
+        if "notify" in steps and "notify-intent" in done and comment_found is not False:
             # An earlier write-back with the tip got no answer (timed out, connection lost): the
             # portal may have delivered it. A tip cannot be looked up the way the comment's marker
-            # can, and a second tip is worse than none, so it is not sent again.
+            # can, and a second tip is worse than none, so it is not sent again. But when that
+            # write-back also carried the comment, the timeline tells: the portal runs a batch's
+            # commands in order (rest/batch.md; a long one goes out in chunks, one after the
+            # other) and the comment comes before the tip, so no comment means no tip either,
+            # and the tip goes again (comment_found is False).
             log.warning("call %s: the manager's tip may not have arrived; not sent twice", job.call_id)
             del steps["notify"]
             done.append("notify")
