@@ -49,7 +49,7 @@ async def main(rate: float, seconds: float, database_url: str | None, analysis: 
                 await _models_loaded(url)  # measure the steady state, not the start-up
                 if analysis:
                     await _start_analysis(portal, url)
-                    await _wait_state(store, portal, "analysis-0", ("transcribing", "analysing"))
+                    await _wait_state(store, portal, "analysis-0", ("transcribing",))
                 bodies = _bodies(portal, "load", int(rate * seconds))
                 result = await _load(url, bodies, rate)
                 analysing = await _job_state(store, portal, "analysis-0")

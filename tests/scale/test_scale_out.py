@@ -57,7 +57,7 @@ async def test_two_workers_one_killed_mid_run_every_call_one_comment_within_the_
 
             # kill a worker while it is in the middle of analysing a call
             for _ in range(1200):
-                if await cluster.held_by(doomed, ("fetching", "transcribing", "analysing")):
+                if await cluster.held_by(doomed, ("fetching", "transcribing")):
                     break
                 assert doomed.poll() is None, cluster.log("worker0")[-3000:]
                 await asyncio.sleep(0.25)
