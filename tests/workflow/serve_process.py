@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import aiohttp
+
+from tests.fakes.portal import FakePortal
+
+
+def serve_env(portal: FakePortal, port: int, data: Path, models: Path, **extra: str) -> dict[str, str]:
+    """The environment of a ``callcoach serve`` on ``port`` with its data in ``data`` (created,
+    the session's joined models linked in) that trusts ``portal`` (installs verified at its OAuth
+    server); ``extra`` adds or overrides settings."""
+    data.mkdir()
+    (data / "models").symlink_to(models / "models", target_is_directory=True)
+    return {
+        **os.environ,
+        "CALLCOACH_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "CALLCOACH_HOST": "127.0.0.1",
+        "CALLCOACH_PORT": str(port),
+        "CALLCOACH_DATA_DIR": str(data),
+        "CALLCOACH_CLIENT_ID": portal.client_id,
+        "CALLCOACH_CLIENT_SECRET": portal.client_secret,
+        "CALLCOACH_OAUTH_URL": portal.oauth_url,
+        "CALLCOACH_SWEEP_MINUTES": "0",
+        **extra,
+    }
 
 
 def start_serve(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -20,7 +20,7 @@ import pytest
 from callcoach.storage import Store
 from tests.fakes.portal import FakePortal
 from tests.helpers import free_port, wait_for
-from tests.workflow.serve_process import is_up, start_serve
+from tests.workflow.serve_process import is_up, serve_env, start_serve
 
 pytestmark = pytest.mark.slow
 
@@ -36,20 +36,7 @@ async def test_killed_at_random_points_every_call_gets_one_comment(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     data = tmp_path / "data"
-    data.mkdir()
-    (data / "models").symlink_to(models_dir / "models", target_is_directory=True)
-    env = {
-        **os.environ,
-        "CALLCOACH_PUBLIC_URL": url,
-        "CALLCOACH_HOST": "127.0.0.1",
-        "CALLCOACH_PORT": str(port),
-        "CALLCOACH_DATA_DIR": str(data),
-        "CALLCOACH_CLIENT_ID": portal.client_id,
-        "CALLCOACH_CLIENT_SECRET": portal.client_secret,
-        "CALLCOACH_OAUTH_URL": portal.oauth_url,  # installs are verified at the fake's OAuth server
-        "CALLCOACH_SWEEP_MINUTES": "0",
-        "CALLCOACH_RECORD_RETRY_MINUTES": "[0.02, 0.02]",
-    }
+    env = serve_env(portal, port, data, models_dir, CALLCOACH_RECORD_RETRY_MINUTES="[0.02, 0.02]")
     log = tmp_path / "serve.log"
     proc = start_serve(env, log)
     store = await Store.open(f"sqlite+aiosqlite:///{data / 'callcoach.db'}")
