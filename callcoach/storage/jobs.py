@@ -77,7 +77,7 @@ class JobRepo:
         conn: AsyncConnection | None = None,
     ) -> bool:
         """Create the job unless one exists for this call; True when it was created."""
-        row = self._new_row(portal_id, call_id, call, None, source, now())
+        row = self.new_row(portal_id, call_id, call, None, source, now())
         stmt = self.db.insert_ignore(jobs, row, "portal_id", "call_id")
         if conn is not None:
             return bool((await conn.execute(stmt)).rowcount)
@@ -111,13 +111,13 @@ class JobRepo:
         fresh = set(wanted) - {(r[0], r[1]) for r in existing_rows}
         if fresh:
             t = now()
-            rows = [self._new_row(p, c, *wanted[(p, c)], source, t) for p, c in sorted(fresh)]
+            rows = [self.new_row(p, c, *wanted[(p, c)], source, t) for p, c in sorted(fresh)]
             # ON CONFLICT DO NOTHING still guards against another process inserting meanwhile
             await conn.execute(self.db.insert_ignore_many(jobs, "portal_id", "call_id"), rows)
         return fresh
 
     @staticmethod
-    def _new_row(
+    def new_row(
         portal_id: int, call_id: str, call: dict[str, Any], skip: str | None, source: str, t: float
     ) -> dict[str, Any]:
         return dict(

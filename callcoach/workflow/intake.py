@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from callcoach.storage import Store
-from callcoach.storage.events import EventRepo
 from callcoach.storage.group_commit import GroupCommit
+from callcoach.storage.intake_log import IntakeLog
 from callcoach.storage.portal_cache import VerificationPortals
 from callcoach.storage.portals import Portal
 from callcoach.workflow.call_flow import skip_reason
@@ -50,6 +50,7 @@ class Intake:
         self.min_call_seconds = min_call_seconds
         self.wake = wake or (lambda: None)
         self.writer: GroupCommit[AcceptedEvent, str] = GroupCommit(self._write)
+        self.log = IntakeLog(store.db, store.jobs)
         self.portals = VerificationPortals(store.db)  # the look-ups of event verification
 
     async def accept(self, portal: Portal, event: str, payload: Mapping[str, Any]) -> str:
@@ -81,11 +82,9 @@ class Intake:
             for e in batch
             if e.call_id is not None
         ]
-        async with self.store.db.begin() as conn:
-            await EventRepo.add_many(
-                conn, [(e.portal_id, e.event, e.payload, e.call_id is not None) for e in batch]
-            )
-            created = await self.store.jobs.enqueue_many(conn, calls)
+        created = await self.log.write(
+            [(e.portal_id, e.event, e.payload, e.call_id is not None) for e in batch], calls
+        )
         outcomes = []
         for e in batch:
             if e.call_id is None:
@@ -99,3 +98,4 @@ class Intake:
 
     async def close(self) -> None:
         await self.writer.close()
+        await self.log.close()

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-import pytest
-
 from callcoach.storage.group_commit import GroupCommit
 
 
@@ -74,37 +72,3 @@ async def test_close_commits_what_is_queued() -> None:
     assert sorted(seen) == list(range(10))
     for task in tasks:
         assert task.done() and task.exception() is None
-
-
-@pytest.mark.parametrize("rows", [1, 50])
-async def test_intake_writes_events_and_jobs_in_one_go(tmp_path, rows: int) -> None:  # type: ignore[no-untyped-def]
-    from callcoach.storage import Store
-    from callcoach.workflow.intake import Intake
-
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
-    portal = await store.portals.upsert_install(
-        member_id="m1",
-        domain="example.bitrix24.ru",
-        client_endpoint="https://example.bitrix24.ru/rest/",
-        server_endpoint="https://oauth.bitrix.info/rest/",
-        access_token="a",
-        refresh_token="r",
-        expires_at=0,
-        application_token="t",
-        scope="",
-    )
-    intake = Intake(store, min_call_seconds=10)
-    calls = [{"CALL_ID": f"c{n % (rows // 2 + 1)}", "CALL_DURATION": "60"} for n in range(rows)]
-    calls.append({"CALL_ID": "missed", "CALL_FAILED_CODE": "304", "CALL_DURATION": "0"})
-    outcomes = await asyncio.gather(
-        *(intake.accept(portal, "ONVOXIMPLANTCALLEND", {"data": c, "auth": {"x": "y"}}) for c in calls)
-    )
-    distinct = len({c["CALL_ID"] for c in calls[:-1]})
-    assert outcomes.count("queued") == distinct
-    assert outcomes.count("duplicate") == rows - distinct
-    assert outcomes[-1] == "skipped"
-    assert await store.events.count() == rows + 1
-    missed = await store.jobs.by_call(portal.id, "missed")
-    assert missed is not None and missed.state == "skipped" and "not connected" in (missed.reason or "")
-    await intake.close()
-    await store.close()

@@ -1,0 +1,138 @@
+"""The intake's write: a group of accepted events and the jobs of their calls, all or nothing.
+
+On SQLite it is one transaction of two statements (the driver runs in a thread beside the loop,
+and a round trip there costs microseconds). On PostgreSQL every round trip costs a turn of the
+event loop that is serving a thousand requests a second, and the transaction used to take seven
+of them (pool ping, BEGIN, the events, the look-up of existing jobs, the jobs, COMMIT; a new
+statement text, so a new PREPARE, for every group size): a group took 6 ms where PostgreSQL's
+own commit takes 0.7. So PostgreSQL gets ONE statement: the rows travel as arrays (``unnest``,
+one fixed statement text that asyncpg prepares once), the two inserts are data-modifying CTEs
+of that statement, which PostgreSQL runs as one transaction (all or nothing) in autocommit
+mode, and ``ON CONFLICT DO NOTHING RETURNING`` names the jobs that were created, without a
+separate look-up and without a race with another process inserting the same call. The writer
+keeps its connection between groups (no pool check-out, no ping); one that fails is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from callcoach.storage.db import Database, now
+from callcoach.storage.events import EventRepo
+from callcoach.storage.jobs import JobRepo
+
+EventRow = tuple[int, str, dict[str, Any], bool]
+"""(portal_id, event, payload, processed)"""
+CallRow = tuple[int, str, dict[str, Any], str | None]
+"""(portal_id, call_id, the call's facts, skip reason)"""
+
+_JOB_COLUMNS = (
+    ("portal_id", "int"),
+    ("call_id", "text"),
+    ("source", "text"),
+    ("state", "text"),
+    ("reason", "text"),
+    ("attempts", "int"),
+    ("record_polls", "int"),
+    ("next_run_at", "float8"),
+    ("call", "json"),
+    ("manager_id", "int"),
+    ("call_type", "int"),
+    ("duration", "float8"),
+    ("done_steps", "json"),
+    ("created_at", "float8"),
+    ("updated_at", "float8"),
+    ("finished_at", "float8"),
+)
+_JSON = {name for name, kind in _JOB_COLUMNS if kind == "json"}
+
+
+def _unnest(columns: Sequence[tuple[str, str]], prefix: str) -> str:
+    """``SELECT a, b::json, ... FROM unnest(:p_a::int[], :p_b::text[], ...) AS u(a, b, ...)``:
+    json travels as text (asyncpg's json codec wants text anyway) and is cast in the select."""
+    arrays = ", ".join(
+        f"CAST(:{prefix}{name} AS {'text' if kind == 'json' else kind}[])" for name, kind in columns
+    )
+    picks = ", ".join(f"{name}::json" if kind == "json" else name for name, kind in columns)
+    names = ", ".join(name for name, _ in columns)
+    return f"SELECT {picks} FROM unnest({arrays}) AS u({names})"
+
+
+_EVENT_COLUMNS = (
+    ("portal_id", "int"),
+    ("event", "text"),
+    ("payload", "json"),
+    ("received_at", "float8"),
+    ("processed_at", "float8"),
+)
+_PG_WRITE = text(
+    f"""
+    WITH new_events AS (
+        INSERT INTO events ({", ".join(n for n, _ in _EVENT_COLUMNS)})
+        {_unnest(_EVENT_COLUMNS, "e_")}
+    )
+    INSERT INTO jobs ({", ".join(n for n, _ in _JOB_COLUMNS)})
+    {_unnest(_JOB_COLUMNS, "j_")}
+    ON CONFLICT (portal_id, call_id) DO NOTHING
+    RETURNING portal_id, call_id
+    """
+)
+
+
+class IntakeLog:
+    def __init__(self, db: Database, jobs: JobRepo) -> None:
+        self.db = db
+        self.jobs = jobs
+        self._conn: AsyncConnection | None = None  # PostgreSQL: the writer's own connection
+
+    async def write(self, events: Sequence[EventRow], calls: Sequence[CallRow]) -> set[tuple[int, str]]:
+        """Store ``events`` and create the jobs of ``calls`` (the first delivery of a call wins);
+        returns the keys of the jobs that were created. One transaction: all or nothing."""
+        if self.db.dialect != "postgresql":
+            async with self.db.begin() as conn:
+                await EventRepo.add_many(conn, list(events))
+                return await self.jobs.enqueue_many(conn, calls)
+        return await self._write_postgres(events, calls)
+
+    async def _write_postgres(
+        self, events: Sequence[EventRow], calls: Sequence[CallRow]
+    ) -> set[tuple[int, str]]:
+        t = now()
+        params: dict[str, list[Any]] = {f"e_{name}": [] for name, _ in _EVENT_COLUMNS}
+        for portal_id, event, payload, processed in events:
+            params["e_portal_id"].append(portal_id)
+            params["e_event"].append(event)
+            params["e_payload"].append(json.dumps(payload))
+            params["e_received_at"].append(t)
+            params["e_processed_at"].append(t if processed else None)
+        wanted: dict[tuple[int, str], tuple[dict[str, Any], str | None]] = {}
+        for portal_id, call_id, call, skip in calls:
+            wanted.setdefault((portal_id, call_id), (call, skip))
+        params.update({f"j_{name}": [] for name, _ in _JOB_COLUMNS})
+        for (portal_id, call_id), (call, skip) in sorted(wanted.items()):
+            row = JobRepo.new_row(portal_id, call_id, call, skip, "event", t)
+            for name, _ in _JOB_COLUMNS:
+                value = row.get(name)
+                params[f"j_{name}"].append(json.dumps(value) if name in _JSON else value)
+        if self._conn is None:
+            conn = await self.db.engine.connect()
+            self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            created = await self._conn.execute(_PG_WRITE, params)
+            return {(int(r[0]), str(r[1])) for r in created}
+        except BaseException:
+            await self.close()  # a broken or cancelled connection is not reused
+            raise
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.invalidate()
+            finally:
+                await conn.close()
