@@ -19,42 +19,42 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import JSON, Column, Float, Integer, String, Table, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from callcoach.storage.db import Database, now
 from callcoach.storage.events import EventRepo
 from callcoach.storage.jobs import JobRepo
+from callcoach.storage.schema import events, jobs
 
 EventRow = tuple[int, str, dict[str, Any], bool]
 """(portal_id, event, payload, processed)"""
 CallRow = tuple[int, str, dict[str, Any], str | None]
 """(portal_id, call_id, the call's facts, skip reason)"""
 
-_JOB_COLUMNS = (
-    ("portal_id", "int"),
-    ("call_id", "text"),
-    ("source", "text"),
-    ("state", "text"),
-    ("reason", "text"),
-    ("attempts", "int"),
-    ("record_polls", "int"),
-    ("next_run_at", "float8"),
-    ("call", "json"),
-    ("manager_id", "int"),
-    ("call_type", "int"),
-    ("duration", "float8"),
-    ("done_steps", "json"),
-    ("created_at", "float8"),
-    ("updated_at", "float8"),
-    ("finished_at", "float8"),
-)
-_JSON = {name for name, kind in _JOB_COLUMNS if kind == "json"}
+
+def _pg_kind(column: Column[Any]) -> str:
+    """The array element type a column's values travel in (json travels as text, see _unnest)."""
+    kind = column.type
+    if isinstance(kind, JSON):
+        return "json"
+    if isinstance(kind, Integer):
+        return "int"
+    if isinstance(kind, Float):
+        return "float8"
+    if isinstance(kind, String):
+        return "text"
+    raise TypeError(f"no array type for {column.name}: {kind!r}")
+
+
+def _columns(table: Table, names: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    return tuple((name, _pg_kind(table.c[name])) for name in names)
 
 
 def _unnest(columns: Sequence[tuple[str, str]], prefix: str) -> str:
-    """``SELECT a, b::json, ... FROM unnest(:p_a::int[], :p_b::text[], ...) AS u(a, b, ...)``:
-    json travels as text (asyncpg's json codec wants text anyway) and is cast in the select."""
+    """``SELECT a, b::json, ... FROM unnest(CAST(:p_a AS int[]), CAST(:p_b AS text[]), ...) AS
+    u(a, b, ...)``: json travels as text (asyncpg's json codec wants text anyway) and is cast
+    in the select."""
     arrays = ", ".join(
         f"CAST(:{prefix}{name} AS {'text' if kind == 'json' else kind}[])" for name, kind in columns
     )
@@ -63,13 +63,9 @@ def _unnest(columns: Sequence[tuple[str, str]], prefix: str) -> str:
     return f"SELECT {picks} FROM unnest({arrays}) AS u({names})"
 
 
-_EVENT_COLUMNS = (
-    ("portal_id", "int"),
-    ("event", "text"),
-    ("payload", "json"),
-    ("received_at", "float8"),
-    ("processed_at", "float8"),
-)
+_EVENT_COLUMNS = _columns(events, ("portal_id", "event", "payload", "received_at", "processed_at"))
+# the columns of a new job are the ones JobRepo.new_row fills: one definition of a new job
+_JOB_COLUMNS = _columns(jobs, tuple(JobRepo.new_row(0, "", {}, None, "event", 0.0)))
 _PG_WRITE = text(
     f"""
     WITH new_events AS (
@@ -116,9 +112,9 @@ class IntakeLog:
         params.update({f"j_{name}": [] for name, _ in _JOB_COLUMNS})
         for (portal_id, call_id), (call, skip) in sorted(wanted.items()):
             row = JobRepo.new_row(portal_id, call_id, call, skip, "event", t)
-            for name, _ in _JOB_COLUMNS:
-                value = row.get(name)
-                params[f"j_{name}"].append(json.dumps(value) if name in _JSON else value)
+            for name, kind in _JOB_COLUMNS:
+                value = row[name]
+                params[f"j_{name}"].append(json.dumps(value) if kind == "json" else value)
         if self._conn is None:
             conn = await self.db.engine.connect()
             self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
