@@ -1,7 +1,7 @@
 """Accuracy of the call analysis, per set of calls: text level and, where recordings exist, audio.
 
 usage: python bench/accuracy.py [--calls DIR] [--audio DIR ...] [--no-audio] [--no-cache]
-                                [--sets SUBSTRING ...] [-v]
+                                [--sets SUBSTRING ...] [--recordings stereo|mono ...] [-v]
 
 Sets:
 - the shared dev calls (``--calls``, default ../shared/calls), split into dev01–12 (the first
@@ -250,6 +250,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-audio", action="store_true", help="text-level figures only")
     ap.add_argument("--no-cache", action="store_true")
     ap.add_argument("--sets", nargs="*", default=[], help="only sets whose name contains one of these")
+    ap.add_argument(
+        "--recordings",
+        nargs="*",
+        choices=("stereo", "mono"),
+        default=["stereo", "mono"],
+        help="which recordings of each set to transcribe (each kind costs a full transcription)",
+    )
     ap.add_argument("-v", "--verbose", action="store_true", help="list every miss")
     args = ap.parse_args(argv)
 
@@ -297,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
             if not _wanted(s.name, args.sets):
                 continue
             for suffix, kind in ((".stereo.mp3", "stereo"), (".mp3", "mono")):
-                audio_level(analyzer, s, suffix, kind, args.verbose, refine)
+                if kind in args.recordings:
+                    audio_level(analyzer, s, suffix, kind, args.verbose, refine)
     return 0
 
 
