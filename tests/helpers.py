@@ -1,5 +1,6 @@
 """What tests share besides fixtures: starting the app's settings, a free port, a stand-in
-analyzer, an analysed call in the database, waiting for a condition, the texts of bot messages."""
+analyzer, a portal installed in the database, an analysed call in the database, waiting for a
+condition, the texts of bot messages."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from aiohttp import web
 from callcoach.config import Settings
 from callcoach.context import SERVICES, Services
 from callcoach.pipeline.models import Findings, Objection, Sentiment, SentimentScore, Topic
-from callcoach.storage import Store
+from callcoach.storage import Portal, Store
 from tests.fakes.portal import FakePortal
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,6 +71,21 @@ def app_settings(portal: FakePortal | None, data_dir: Path, port: int, **overrid
 
 
 StartApp = Callable[..., Awaitable[RunningApp]]
+
+
+async def install_portal(store: Store, member: str = "m-1") -> Portal:
+    """A portal's install row as the install handler writes it (tokens valid for an hour)."""
+    return await store.portals.upsert_install(
+        member_id=member,
+        domain=f"{member}.bitrix24.ru",
+        client_endpoint=f"https://{member}.bitrix24.ru/rest/",
+        server_endpoint="https://oauth.bitrix.info/rest/",
+        access_token="access",
+        refresh_token="refresh",
+        expires_at=time.time() + 3600,
+        application_token="app-token",
+        scope="crm,telephony",
+    )
 
 
 class NoSpeechAnalyzer:

@@ -12,29 +12,16 @@ import pytest
 from callcoach.storage import Portal, PortalRepo, Store
 from callcoach.storage.portal_cache import VerificationPortals
 from callcoach.workflow.intake import Intake
-
-
-async def _install(store: Store, member: str = "m1") -> Portal:
-    return await store.portals.upsert_install(
-        member_id=member,
-        domain=f"{member}.bitrix24.ru",
-        client_endpoint=f"https://{member}.bitrix24.ru/rest/",
-        server_endpoint="https://oauth.bitrix.info/rest/",
-        access_token="a",
-        refresh_token="r",
-        expires_at=0,
-        application_token="t",
-        scope="",
-    )
+from tests.helpers import install_portal
 
 
 def _call_end(call: dict[str, Any]) -> dict[str, Any]:
-    return {"event": "ONVOXIMPLANTCALLEND", "data": call, "auth": {"application_token": "t"}}
+    return {"event": "ONVOXIMPLANTCALLEND", "data": call, "auth": {"application_token": "app-token"}}
 
 
 @pytest.mark.parametrize("rows", [1, 50])
 async def test_intake_writes_events_and_jobs_in_one_go(store: Store, rows: int) -> None:
-    portal = await _install(store)
+    portal = await install_portal(store)
     intake = Intake(store, min_call_seconds=10)
     calls = [
         {"CALL_ID": f"c{n % (rows // 2 + 1)}", "CALL_DURATION": "60", "PORTAL_USER_ID": "7"}
@@ -65,8 +52,8 @@ async def test_intake_writes_events_and_jobs_in_one_go(store: Store, rows: int) 
 async def test_a_group_that_cannot_be_written_leaves_nothing_and_fails_alone(store: Store) -> None:
     """An event of a portal deleted meanwhile breaks its group's foreign key: the group rolls back
     whole, the writer retries its items one by one, and only that event fails."""
-    portal = await _install(store)
-    gone = await _install(store, "m2")
+    portal = await install_portal(store)
+    gone = await install_portal(store, "m-2")
     await store.portals.delete(gone.id)
     intake = Intake(store, min_call_seconds=10)
     good = [{"CALL_ID": f"ok{n}", "CALL_DURATION": "60"} for n in range(3)]
@@ -87,7 +74,7 @@ async def test_a_group_that_cannot_be_written_leaves_nothing_and_fails_alone(sto
 async def test_an_expired_portal_row_is_read_once_for_a_burst(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await _install(store)
+    await install_portal(store)
     portals = VerificationPortals(store.db, ttl_s=0.05)
     reads = 0
     original = PortalRepo.by_member
@@ -99,10 +86,10 @@ async def test_an_expired_portal_row_is_read_once_for_a_burst(
         return await original(self, member_id)
 
     monkeypatch.setattr(PortalRepo, "by_member", counted)
-    found = await asyncio.gather(*(portals.by_member("m1") for _ in range(50)))
-    assert all(p is not None and p.member_id == "m1" for p in found)
+    found = await asyncio.gather(*(portals.by_member("m-1") for _ in range(50)))
+    assert all(p is not None and p.member_id == "m-1" for p in found)
     assert reads == 1
     await asyncio.sleep(0.06)  # expired: the next burst reads it again, once
-    await asyncio.gather(*(portals.by_member("m1") for _ in range(50)))
+    await asyncio.gather(*(portals.by_member("m-1") for _ in range(50)))
     assert reads == 2
     assert await portals.by_member("nobody") is None

@@ -14,22 +14,12 @@ from callcoach.config import Settings
 from callcoach.storage import Store
 from callcoach.storage.portals import Portal
 from callcoach.workflow.runner import JobRunner
-from tests.helpers import wait_for
+from tests.helpers import install_portal, wait_for
 
 
 async def _store(tmp_path: Path) -> tuple[Store, Portal]:
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}")
-    portal = await store.portals.upsert_install(
-        member_id="m-lease",
-        domain="lease.bitrix24.ru",
-        client_endpoint="https://lease.bitrix24.ru/rest/",
-        server_endpoint="https://oauth.bitrix.info/rest/",
-        access_token="a",
-        refresh_token="r",
-        expires_at=0,
-        application_token="t",
-        scope="",
-    )
+    portal = await install_portal(store, "m-lease")
     return store, portal
 
 

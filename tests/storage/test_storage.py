@@ -8,21 +8,7 @@ import time
 
 from callcoach.pipeline.models import Category, ProposedCategory
 from callcoach.storage import Store
-
-
-async def _portal(store: Store, member: str = "m-1") -> int:
-    p = await store.portals.upsert_install(
-        member_id=member,
-        domain=f"{member}.bitrix24.ru",
-        client_endpoint=f"https://{member}.bitrix24.ru/rest/",
-        server_endpoint="https://oauth.bitrix.info/rest/",
-        access_token="access",
-        refresh_token="refresh",
-        expires_at=time.time() + 3600,
-        application_token="app-token",
-        scope="crm,telephony",
-    )
-    return p.id
+from tests.helpers import install_portal
 
 
 async def test_migrations_are_idempotent(store: Store) -> None:
@@ -32,7 +18,7 @@ async def test_migrations_are_idempotent(store: Store) -> None:
 
 
 async def test_portal_install_reinstall_and_tokens(store: Store) -> None:
-    pid = await _portal(store)
+    pid = (await install_portal(store)).id
     first = await store.portals.get(pid)
     assert first is not None and first.ai_secret
     again = await store.portals.upsert_install(
@@ -58,8 +44,8 @@ async def test_portal_install_reinstall_and_tokens(store: Store) -> None:
 
 
 async def test_job_enqueue_is_idempotent_per_portal_and_call(store: Store) -> None:
-    pid = await _portal(store)
-    other = await _portal(store, "m-2")
+    pid = (await install_portal(store)).id
+    other = (await install_portal(store, "m-2")).id
     assert await store.jobs.enqueue(pid, "CALL-1", {"CALL_DURATION": "42", "PORTAL_USER_ID": "7"})
     assert not await store.jobs.enqueue(pid, "CALL-1", {"CALL_DURATION": "42"})
     assert await store.jobs.enqueue(other, "CALL-1", {})  # the same CALL_ID on another portal is another call
@@ -69,7 +55,7 @@ async def test_job_enqueue_is_idempotent_per_portal_and_call(store: Store) -> No
 
 
 async def test_claim_gives_each_job_to_one_worker_and_expired_leases_come_back(store: Store) -> None:
-    pid = await _portal(store)
+    pid = (await install_portal(store)).id
     for n in range(5):
         await store.jobs.enqueue(pid, f"C{n}", {})
     claimed = await asyncio.gather(*(store.jobs.claim(f"w{n}", 60) for n in range(8)))
@@ -85,7 +71,7 @@ async def test_claim_gives_each_job_to_one_worker_and_expired_leases_come_back(s
 
 
 async def test_terminal_jobs_are_not_claimed_and_finish_time_is_set(store: Store) -> None:
-    pid = await _portal(store)
+    pid = (await install_portal(store)).id
     await store.jobs.enqueue(pid, "C1", {})
     job = await store.jobs.claim("w", 60)
     assert job is not None
@@ -97,7 +83,7 @@ async def test_terminal_jobs_are_not_claimed_and_finish_time_is_set(store: Store
 
 
 async def test_custom_categories_and_proposals(store: Store) -> None:
-    pid = await _portal(store)
+    pid = (await install_portal(store)).id
     await store.categories.save(
         pid, Category(code="delivery", name="Сроки доставки", examples=["долго везти"])
     )
@@ -130,7 +116,7 @@ async def test_custom_categories_and_proposals(store: Store) -> None:
 async def test_regroup_waits_for_grouping_done_elsewhere(store: Store) -> None:
     """The grouping runs outside the repo (the app's analysis executor) while the repo waits: runs
     that overlap leave one set of proposals, and a proposal decided meanwhile is not offered again."""
-    pid = await _portal(store)
+    pid = (await install_portal(store)).id
     await store.categories.add_candidates(pid, None, ["нет бюджета", "бюджет уже распределён"])
     gate = asyncio.Event()
 
@@ -161,7 +147,7 @@ async def test_regroup_waits_for_grouping_done_elsewhere(store: Store) -> None:
 
 
 async def test_deleting_a_portal_removes_its_data(store: Store) -> None:
-    pid = await _portal(store)
+    pid = (await install_portal(store)).id
     await store.jobs.enqueue(pid, "C1", {})
     await store.categories.save(pid, Category(code="x_custom", name="X"))
     await store.portals.delete(pid)
