@@ -106,9 +106,7 @@ class IntakeLog:
             params["e_payload"].append(json.dumps(payload))
             params["e_received_at"].append(t)
             params["e_processed_at"].append(t if processed else None)
-        wanted: dict[tuple[int, str], tuple[dict[str, Any], str | None]] = {}
-        for portal_id, call_id, call, skip in calls:
-            wanted.setdefault((portal_id, call_id), (call, skip))
+        wanted = JobRepo.first_deliveries(calls)
         params.update({f"j_{name}": [] for name, _ in _JOB_COLUMNS})
         for (portal_id, call_id), (call, skip) in sorted(wanted.items()):
             row = JobRepo.new_row(portal_id, call_id, call, skip, "event", t)

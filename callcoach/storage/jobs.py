@@ -95,9 +95,7 @@ class JobRepo:
         transaction (the intake's group commit); returns the keys that were created. A job with
         a skip reason is created ``skipped`` at once. One look-up and one multi-row insert,
         however many calls: the per-row round trips are what a busy intake cannot afford."""
-        wanted: dict[tuple[int, str], tuple[dict[str, Any], str | None]] = {}
-        for portal_id, call_id, call, skip in calls:
-            wanted.setdefault((portal_id, call_id), (call, skip))  # the first delivery of a call wins
+        wanted = self.first_deliveries(calls)
         if not wanted:
             return set()
         existing_rows = await conn.execute(
@@ -115,6 +113,17 @@ class JobRepo:
             # ON CONFLICT DO NOTHING still guards against another process inserting meanwhile
             await conn.execute(self.db.insert_ignore_many(jobs, "portal_id", "call_id"), rows)
         return fresh
+
+    @staticmethod
+    def first_deliveries(
+        calls: Sequence[tuple[int, str, dict[str, Any], str | None]],
+    ) -> dict[tuple[int, str], tuple[dict[str, Any], str | None]]:
+        """``(portal_id, call_id) -> (call, skip_reason)``: a call delivered twice in one group
+        keeps its first delivery."""
+        wanted: dict[tuple[int, str], tuple[dict[str, Any], str | None]] = {}
+        for portal_id, call_id, call, skip in calls:
+            wanted.setdefault((portal_id, call_id), (call, skip))
+        return wanted
 
     @staticmethod
     def new_row(
