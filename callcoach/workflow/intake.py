@@ -77,21 +77,24 @@ class Intake:
         return await self.writer.submit(AcceptedEvent(portal.id, event, safe))
 
     async def _write(self, batch: Sequence[AcceptedEvent]) -> list[str]:
+        skips = [
+            skip_reason(e.call or {}, self.min_call_seconds) if e.call_id is not None else None for e in batch
+        ]
         calls = [
-            (e.portal_id, e.call_id, e.call or {}, skip_reason(e.call or {}, self.min_call_seconds))
-            for e in batch
+            (e.portal_id, e.call_id, e.call or {}, skip)
+            for e, skip in zip(batch, skips, strict=True)
             if e.call_id is not None
         ]
         created = await self.log.write(
             [(e.portal_id, e.event, e.payload, e.call_id is not None) for e in batch], calls
         )
         outcomes = []
-        for e in batch:
+        for e, skip in zip(batch, skips, strict=True):
             if e.call_id is None:
                 outcomes.append("stored")
             elif (e.portal_id, e.call_id) in created:
                 created.discard((e.portal_id, e.call_id))  # a second delivery in the same group
-                outcomes.append("skipped" if skip_reason(e.call or {}, self.min_call_seconds) else "queued")
+                outcomes.append("skipped" if skip else "queued")
             else:
                 outcomes.append("duplicate")
         return outcomes
