@@ -2,6 +2,7 @@
 
 usage: python bench/accuracy.py [--calls DIR] [--audio DIR ...] [--no-audio] [--no-cache]
                                 [--sets SUBSTRING ...] [--recordings stereo|mono ...] [-v]
+                                [--transcripts PACK ...] [--save-transcripts PACK]
 
 Sets:
 - the shared dev calls (``--calls``, default ../shared/calls), split into dev01–12 (the first
@@ -19,6 +20,11 @@ in the truth) got an invented objection, topic and sentiment accuracy, and (audi
 Objections are scored per call as sets of labels: a found objection counts when its category
 matches a truth turn's category in that call; the truth label 'novel' is matched by a
 new-category candidate (and must NOT appear as a standard category).
+
+Transcripts: the packs in bench/transcripts (``--transcripts`` names others) seed the transcript
+cache, so recordings already transcribed by the same Whisper model are not transcribed again
+(bench/_transcripts.py says why); ``--save-transcripts PACK`` writes the transcripts of every
+recording this run analysed. ``--no-cache`` ignores both.
 
 ``CALLCOACH_ANALYSIS`` / ``CALLCOACH_LLM`` choose the analysis as in the app (the LLM path
 when configured); by default the offline embedding models.
@@ -41,6 +47,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _transcripts import PACKS, save, seed  # noqa: E402
 
 from callcoach.config import Settings  # noqa: E402
 from callcoach.llm.analysis import analysis_uses_llm  # noqa: E402
@@ -215,7 +223,13 @@ def text_level(
 
 
 def audio_level(
-    analyzer: Any, s: AudioSet, suffix: str, kind: str, verbose: bool, refine: Refine | None = None
+    analyzer: Any,
+    s: AudioSet,
+    suffix: str,
+    kind: str,
+    verbose: bool,
+    refine: Refine | None = None,
+    transcribed: list[str] | None = None,
 ) -> Score | None:
     present = [t for t in s.truths if (s.folder / f"{t['id']}{suffix}").is_file()]
     if not present:
@@ -224,6 +238,9 @@ def audio_level(
     t0 = time.perf_counter()
     for truth in present:
         f = analyzer.analyze_file(s.folder / f"{truth['id']}{suffix}")
+        key = analyzer.transcript_key(s.folder / f"{truth['id']}{suffix}")
+        if transcribed is not None and key:
+            transcribed.append(key)
         if refine is not None:
             f = refine(f)
         score.add(truth["id"], truth, f)
@@ -257,6 +274,14 @@ def main(argv: list[str] | None = None) -> int:
         default=["stereo", "mono"],
         help="which recordings of each set to transcribe (each kind costs a full transcription)",
     )
+    ap.add_argument(
+        "--transcripts",
+        type=Path,
+        nargs="*",
+        default=sorted(PACKS.glob("*.json.gz")),
+        help="transcript packs to seed the transcript cache from (default: bench/transcripts/*)",
+    )
+    ap.add_argument("--save-transcripts", type=Path, help="write this run's transcripts to this pack")
     ap.add_argument("-v", "--verbose", action="store_true", help="list every miss")
     args = ap.parse_args(argv)
 
@@ -277,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = Path(tmp) if args.no_cache else Path(os.environ.get("CALLCOACH_DATA_DIR", ROOT / "data"))
         settings = Settings(data_dir=data_dir)
         analyzer = Analyzer(settings, use_cache=not args.no_cache)
+        if analyzer.asr_cache is not None and args.transcripts:
+            print(f"transcripts from packs: {seed(analyzer.asr_cache, args.transcripts)} new in the cache")
         text = analyzer.text
         refine: Refine | None = None
         if analysis_uses_llm(settings):  # CALLCOACH_ANALYSIS / CALLCOACH_LLM, as in the app
@@ -300,12 +327,16 @@ def main(argv: list[str] | None = None) -> int:
                 text_level(text, s.truths, s.name, args.verbose, refine)
         if args.no_audio:
             return 0
+        transcribed: list[str] = []
         for s in audio_sets:
             if not _wanted(s.name, args.sets):
                 continue
             for suffix, kind in ((".stereo.mp3", "stereo"), (".mp3", "mono")):
                 if kind in args.recordings:
-                    audio_level(analyzer, s, suffix, kind, args.verbose, refine)
+                    audio_level(analyzer, s, suffix, kind, args.verbose, refine, transcribed)
+        if args.save_transcripts and analyzer.asr_cache is not None:
+            n = save(analyzer.asr_cache, transcribed, args.save_transcripts)
+            print(f"{n} transcripts written to {args.save_transcripts}")
     return 0
 
 

@@ -168,6 +168,11 @@ class Analyzer:
             return group_candidates(quotes, self.text.embedders[0], existing_codes=existing_codes)
 
     # --- stages ----------------------------------------------------------------------------
+    def transcript_key(self, path: Path) -> str | None:
+        """The transcript cache's key for a recording (None without a cache): bench/accuracy.py
+        keeps the transcripts of the evaluation recordings under it."""
+        return self._asr_key(file_hash(path) if self.asr_cache is not None else None)
+
     def _asr_key(self, audio_hash: str | None) -> str | None:
         if self.asr_cache is None or audio_hash is None:
             return None

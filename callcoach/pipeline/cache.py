@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from callcoach.pipeline.asr import AsrResult, AsrSegment
 from callcoach.pipeline.models import Findings, Word
@@ -72,39 +73,42 @@ class AsrCache:
     def get(self, key: str) -> AsrResult | None:
         path = self.folder / f"{key}.json"
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return AsrResult(
-                segments=[
-                    AsrSegment(
-                        start=float(s["start"]),
-                        end=float(s["end"]),
-                        text=str(s["text"]),
-                        words=[Word.model_validate(w) for w in s.get("words", [])],
-                    )
-                    for s in data["segments"]
-                ],
-                language=str(data["language"]),
-                duration=float(data["duration"]),
-            )
+            return asr_from_dict(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError):  # missing or damaged entry: transcribe again
             return None
 
     def put(self, key: str, result: AsrResult) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        data = {
-            "language": result.language,
-            "duration": result.duration,
-            "segments": [
-                {
-                    "start": s.start,
-                    "end": s.end,
-                    "text": s.text,
-                    "words": [w.model_dump() for w in s.words],
-                }
-                for s in result.segments
-            ],
-        }
         fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False)
+            json.dump(asr_to_dict(result), f, ensure_ascii=False)
         os.replace(tmp, self.folder / f"{key}.json")
+
+
+def asr_to_dict(result: AsrResult) -> dict[str, Any]:
+    """A transcript as plain JSON data (the cache's file layout)."""
+    return {
+        "language": result.language,
+        "duration": result.duration,
+        "segments": [
+            {"start": s.start, "end": s.end, "text": s.text, "words": [w.model_dump() for w in s.words]}
+            for s in result.segments
+        ],
+    }
+
+
+def asr_from_dict(data: dict[str, Any]) -> AsrResult:
+    """The inverse of ``asr_to_dict``; raises KeyError/TypeError/ValueError on a damaged entry."""
+    return AsrResult(
+        segments=[
+            AsrSegment(
+                start=float(s["start"]),
+                end=float(s["end"]),
+                text=str(s["text"]),
+                words=[Word.model_validate(w) for w in s.get("words", [])],
+            )
+            for s in data["segments"]
+        ],
+        language=str(data["language"]),
+        duration=float(data["duration"]),
+    )
