@@ -1,8 +1,8 @@
 """Transcripts of the evaluation recordings, kept with the project.
 
 Speech recognition is nearly all of an accuracy run's time: on a 2-core machine the dev calls
-take about forty minutes to transcribe, so a change to the text stage could not be checked from
-the recordings within a working session. A pack holds the recogniser's output per recording,
+take about twenty minutes to transcribe, and the transcript cache does not outlive a machine, so
+a change to the text stage was seldom checked from the recordings at all. A pack holds the recogniser's output per recording,
 under the analyser's own transcript-cache key (audio hash + Whisper model + language): seeding
 the cache from it skips exactly the recordings whose audio and recogniser are unchanged, and
 anything else is transcribed as before. The findings are always computed afresh.
