@@ -2,10 +2,11 @@
 
 Speech recognition is nearly all of an accuracy run's time: on a 2-core machine the dev calls
 take about twenty minutes to transcribe, and the transcript cache does not outlive a machine, so
-a change to the text stage was seldom checked from the recordings at all. A pack holds the recogniser's output per recording,
-under the analyser's own transcript-cache key (audio hash + Whisper model + language): seeding
-the cache from it skips exactly the recordings whose audio and recogniser are unchanged, and
-anything else is transcribed as before. The findings are always computed afresh.
+a change to the text stage was seldom checked from the recordings at all. A pack holds the
+recogniser's output per recording, under the analyser's own transcript-cache key (audio hash +
+Whisper model + language): seeding the cache from it skips exactly the recordings whose audio and
+recogniser are unchanged, and anything else is transcribed as before. The findings are always
+computed afresh.
 """
 
 from __future__ import annotations
