@@ -327,14 +327,15 @@ def main(argv: list[str] | None = None) -> int:
                 text_level(text, s.truths, s.name, args.verbose, refine)
         if args.no_audio:
             return 0
-        transcribed: list[str] = []
+        # the transcript keys hash each recording again: only worth it when a pack is written
+        transcribed: list[str] | None = [] if args.save_transcripts else None
         for s in audio_sets:
             if not _wanted(s.name, args.sets):
                 continue
             for suffix, kind in ((".stereo.mp3", "stereo"), (".mp3", "mono")):
                 if kind in args.recordings:
                     audio_level(analyzer, s, suffix, kind, args.verbose, refine, transcribed)
-        if args.save_transcripts and analyzer.asr_cache is not None:
+        if args.save_transcripts and transcribed is not None and analyzer.asr_cache is not None:
             n = save(analyzer.asr_cache, transcribed, args.save_transcripts)
             print(f"{n} transcripts written to {args.save_transcripts}")
     return 0
