@@ -17,7 +17,7 @@ from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import pytest
 from aiohttp import web
@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from callcoach.app import create_app
-from callcoach.b24.events import EventParseError, parse_event_body, unflatten
+from callcoach.b24.events import EventParseError, parse_event_body, parse_form, unflatten
 from callcoach.context import SERVICES, Services
 from tests.fakes.portal import FakePortal, php_form
 from tests.helpers import NoSpeechAnalyzer, app_settings, free_port
@@ -202,6 +202,24 @@ def test_php_key_nesting_returns_a_dict_or_a_reason(pairs: list[tuple[str, str]]
         assert isinstance(unflatten(pairs), dict)
     except EventParseError as exc:
         assert exc.reason
+
+
+@FUZZ
+@given(body=st.one_of(form_bodies, st.text(max_size=300).map(str.encode)))
+def test_form_parser_reads_bodies_as_urllib_does(body: bytes) -> None:
+    """The intake's form parser caches its keys' parts for speed; what it reads (or refuses) is
+    what urllib's strict ``parse_qsl`` and the PHP nesting make of the same body."""
+    try:
+        expected: Any = unflatten(
+            parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True, max_num_fields=10_000)
+        )
+    except (ValueError, EventParseError):
+        expected = EventParseError
+    try:
+        got: Any = parse_form(body)
+    except EventParseError:
+        got = EventParseError
+    assert got == expected
 
 
 # --- the routes ------------------------------------------------------------------------------------
