@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -52,25 +53,22 @@ class Database:
             # would land in the log of anyone who turns DEBUG on. Its INFO and above stay.
             logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger("aiosqlite").level))
 
-            @event.listens_for(engine.sync_engine, "connect")
-            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-                # WAL lets the web handlers read while the worker writes; foreign keys are off
-                # by default in SQLite and the schema relies on ON DELETE CASCADE.
-                # synchronous=NORMAL in WAL mode: a commit is written to the WAL file (so it is in
-                # the operating system once COMMIT returns) and fsynced at checkpoints. A killed
-                # process (kill -9, OOM, crash) loses nothing that committed, which is what the
-                # intake's acknowledgement promises; only a power cut or kernel crash can take
-                # the last commits with it. FULL would fsync every commit (one intake group), a
-                # few ms each on an SSD; run on storage that survives power loss instead.
-                cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=NORMAL")
-                cur.execute("PRAGMA foreign_keys=ON")
-                cur.execute("PRAGMA busy_timeout=30000")
-                cur.close()
-
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
             return engine
         return create_async_engine(self.url, echo=echo, pool_pre_ping=True)
+
+    def sqlite_connect(self) -> sqlite3.Connection | None:
+        """For SQLite in a file: a plain sqlite3 connection to the same file with the same
+        pragmas, in autocommit mode (the caller says BEGIN), for a writer that runs whole
+        transactions in a thread of its own. None for PostgreSQL and in-memory databases."""
+        if not self.url.startswith("sqlite") or ":///" not in self.url:
+            return None
+        path = self.url.split(":///", 1)[1]
+        if not path or path == ":memory:":
+            return None
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        _sqlite_pragmas(conn, None)
+        return conn
 
     async def checkpoint_forever(self, interval_s: float = 0.5) -> None:
         """SQLite only: move the WAL into the database file every ``interval_s``, off the loop.
@@ -85,7 +83,6 @@ class Database:
         path = self.url.split(":///", 1)[1]
         if not path or path == ":memory:":
             return
-        import sqlite3
 
         def checkpoint() -> None:
             with contextlib.closing(sqlite3.connect(path, timeout=5)) as conn:
@@ -126,13 +123,25 @@ class Database:
         ins: Any = postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)
         return ins.values(**values).on_conflict_do_nothing(index_elements=list(conflict_cols))
 
-    def insert_ignore_many(self, table: Table, *conflict_cols: str) -> Insert:
-        """The same, for ``conn.execute(stmt, [rows...])`` (one multi-row statement)."""
-        ins: Any = postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)
-        return ins.on_conflict_do_nothing(index_elements=list(conflict_cols))
-
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets the web handlers read while the worker writes; foreign keys are off
+    # by default in SQLite and the schema relies on ON DELETE CASCADE.
+    # synchronous=NORMAL in WAL mode: a commit is written to the WAL file (so it is in
+    # the operating system once COMMIT returns) and fsynced at checkpoints. A killed
+    # process (kill -9, OOM, crash) loses nothing that committed, which is what the
+    # intake's acknowledgement promises; only a power cut or kernel crash can take
+    # the last commits with it. FULL would fsync every commit (one intake group), a
+    # few ms each on an SSD; run on storage that survives power loss instead.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
 
 
 def _upgrade(sync_conn: Connection) -> None:

@@ -32,20 +32,6 @@ class EventRepo:
         )
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
-    @staticmethod
-    async def add_many(conn: AsyncConnection, rows: list[tuple[int, str, dict[str, Any], bool]]) -> None:
-        """Store many ``(portal_id, event, payload, processed)`` in one statement."""
-        if not rows:
-            return
-        t = now()
-        await conn.execute(
-            events.insert(),
-            [
-                dict(portal_id=p, event=e, payload=payload, received_at=t, processed_at=t if done else None)
-                for p, e, payload, done in rows
-            ],
-        )
-
     async def count(self, portal_id: int | None = None) -> int:
         query = select(func.count()).select_from(events)
         if portal_id is not None:

@@ -84,36 +84,6 @@ class JobRepo:
         async with self.db.begin() as own:
             return bool((await own.execute(stmt)).rowcount)
 
-    async def enqueue_many(
-        self,
-        conn: AsyncConnection,
-        calls: Sequence[tuple[int, str, dict[str, Any], str | None]],
-        *,
-        source: str = "event",
-    ) -> set[tuple[int, str]]:
-        """Create the jobs of many ``(portal_id, call_id, call, skip_reason)`` in the caller's
-        transaction (the intake's group commit); returns the keys that were created. A job with
-        a skip reason is created ``skipped`` at once. One look-up and one multi-row insert,
-        however many calls: the per-row round trips are what a busy intake cannot afford."""
-        wanted = self.first_deliveries(calls)
-        if not wanted:
-            return set()
-        existing_rows = await conn.execute(
-            select(jobs.c.portal_id, jobs.c.call_id).where(
-                and_(
-                    jobs.c.portal_id.in_({p for p, _ in wanted}),
-                    jobs.c.call_id.in_({c for _, c in wanted}),
-                )
-            )
-        )
-        fresh = set(wanted) - {(r[0], r[1]) for r in existing_rows}
-        if fresh:
-            t = now()
-            rows = [self.new_row(p, c, *wanted[(p, c)], source, t) for p, c in sorted(fresh)]
-            # ON CONFLICT DO NOTHING still guards against another process inserting meanwhile
-            await conn.execute(self.db.insert_ignore_many(jobs, "portal_id", "call_id"), rows)
-        return fresh
-
     @staticmethod
     def first_deliveries(
         calls: Sequence[tuple[int, str, dict[str, Any], str | None]],
