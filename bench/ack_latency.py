@@ -52,7 +52,9 @@ async def main(rate: float, seconds: float, database_url: str | None, analysis: 
                     await _start_analysis(portal, url)
                     await _wait_state(store, portal, "analysis-0", ("transcribing",))
                 bodies = _bodies(portal, "load", int(rate * seconds))
+                cpu = _cpu_seconds(server.pid)
                 result = await _load(url, bodies, rate)
+                cpu = _cpu_seconds(server.pid) - cpu
                 analysing = await _job_state(store, portal, "analysis-0")
                 lat = sorted(result["latencies"])
                 q = statistics.quantiles(lat, n=100)
@@ -65,6 +67,10 @@ async def main(rate: float, seconds: float, database_url: str | None, analysis: 
                     f"ack latency p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms, "
                     f"max {lat[-1] * 1000:.1f} ms; the worker was analysing a real call "
                     f"(job state at the end: {analysing})"
+                )
+                print(
+                    f"server CPU {cpu / len(bodies) * 1000:.2f} ms an event "
+                    f"({cpu / result['wall'] * 100:.0f}% of a core; the analysis process not counted)"
                 )
                 slow = result["slow"]
                 if slow:  # clustered (a stall) or spread (CPU starvation)?
@@ -92,6 +98,12 @@ async def main(rate: float, seconds: float, database_url: str | None, analysis: 
                     server.wait(timeout=30)
                 await store.close()
                 await drop()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU the process has used (all its threads, not its children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _bodies(portal: FakePortal, prefix: str, count: int) -> list[tuple[str, str]]:
