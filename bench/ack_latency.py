@@ -70,7 +70,8 @@ async def main(rate: float, seconds: float, database_url: str | None, analysis: 
                 )
                 print(
                     f"server CPU {cpu / len(bodies) * 1000:.2f} ms an event "
-                    f"({cpu / result['wall'] * 100:.0f}% of a core; the analysis process not counted)"
+                    f"({cpu / result['wall'] * 100:.0f}% of a core; the analysis process not counted); "
+                    f"the load process {result['cpu'] / len(bodies) * 1000:.2f} ms an event"
                 )
                 slow = result["slow"]
                 if slow:  # clustered (a stall) or spread (CPU starvation)?
@@ -176,7 +177,7 @@ async def _generate(spec_file: str) -> None:
             slow.extend([round(t0 - started, 3)] if latencies[-1] > 0.010 else [])
 
         tasks = []
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for n, (call_id, body) in enumerate(bodies):
             delay = started + n / rate - time.perf_counter()
             if delay > 0:
@@ -185,7 +186,16 @@ async def _generate(spec_file: str) -> None:
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - started
     print(
-        json.dumps({"latencies": latencies, "statuses": statuses, "acked": acked, "wall": wall, "slow": slow})
+        json.dumps(
+            {
+                "latencies": latencies,
+                "statuses": statuses,
+                "acked": acked,
+                "wall": wall,
+                "slow": slow,
+                "cpu": time.process_time() - cpu,
+            }
+        )
     )
 
 
