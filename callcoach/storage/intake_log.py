@@ -118,15 +118,16 @@ class IntakeLog:
             sqlite_conn.execute("BEGIN IMMEDIATE")  # the write lock now, not halfway through
             try:
                 created = _write_sqlite(sqlite_conn.cursor(), events, calls)
+                sqlite_conn.execute("COMMIT")
             except BaseException:
-                sqlite_conn.execute("ROLLBACK")
+                if sqlite_conn.in_transaction:  # a failed COMMIT too: the next group starts clean
+                    sqlite_conn.execute("ROLLBACK")
                 raise
-            sqlite_conn.execute("COMMIT")
             return created
 
         try:
             return await asyncio.get_running_loop().run_in_executor(thread, transaction)
-        except sqlite3.Error as exc:  # the intake's callers handle SQLAlchemy's errors
+        except Exception as exc:  # the intake's callers handle SQLAlchemy's errors (503, retry)
             raise OperationalError("intake write", None, exc) from exc
 
     async def _write_postgres(
