@@ -36,12 +36,8 @@ class EventParseError(ValueError):
         self.reason = reason
 
 
-def split_key(key: str) -> list[str]:
-    """``data[FILES][0][ID]`` → ``["data", "FILES", "0", "ID"]``; ``a[]`` → ``["a", ""]``."""
-    return list(_split_key(key))
-
-
 def _split_key(key: str) -> tuple[str, ...]:
+    """``data[FILES][0][ID]`` → ``("data", "FILES", "0", "ID")``; ``a[]`` → ``("a", "")``."""
     match = _KEY_RE.match(key)
     if match is None:
         raise EventParseError(f"malformed key {key[:60]!r}")
