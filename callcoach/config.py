@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     language: str = "ru"
     max_audio_seconds: float = Field(default=7200.0, gt=0, description="Longer recordings are refused.")
     stereo_manager_channel: Literal["left", "right"] = "left"
+    analysis_cgroup: str = Field(
+        default="auto",
+        description="The analysis process's idle CPU group: auto, off, or a cgroup directory "
+        "(pipeline/priority.py).",
+    )
     gpu_memory_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
     sentiment_model: str = Field(default="", description="HF id or path; empty = offline default.")
     topic_model: str = Field(default="", description="HF id or path of an XNLI model; empty = offline.")

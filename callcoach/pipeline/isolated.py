@@ -4,9 +4,9 @@ Decoding, Whisper and the text classifiers are CPU work, much of it Python holdi
 the server's process they slowed the event loop that acknowledges the portal's events: every time
 the loop thread woke it had to win the GIL back from the analysis thread (up to the 5 ms switch
 interval each time), and an acknowledgement takes several wake-ups. In a child process they
-share nothing with the loop but the CPU, and the child runs at the lowest priority
-(``SCHED_IDLE``, see ``_lowest_priority``), so the acknowledgements come first on a busy machine
-and the analysis takes the rest.
+share nothing with the loop but the CPU, and the child takes only the CPU left over (an idle CPU
+group and ``SCHED_IDLE``, see ``priority.py``), so the acknowledgements come first on a busy
+machine and the analysis takes the rest.
 
 ``IsolatedAnalyzer`` has the methods of ``Analyzer`` the app calls; each blocks its caller (the
 app's analysis thread, never the loop) until the child answers. A child that dies (out of memory
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -31,17 +30,18 @@ from typing import Any
 from callcoach.config import Settings
 from callcoach.pipeline.errors import PipelineError
 from callcoach.pipeline.models import Category, Findings, ProposedCategory
+from callcoach.pipeline.priority import lowest_priority
 
 log = logging.getLogger(__name__)
 
-CHILD_NICE = 10  # where SCHED_IDLE is missing: below the server's loop, every idle cycle still used
 CLASSIFY_WAIT_S = 3.0
 
 _child: Any = None  # the Analyzer inside the child process (one per child)
+_priority = ""  # the child's claim on the CPU, in words (pipeline/priority.py)
 
 
 def _start_child(settings: Settings) -> None:
-    global _child
+    global _child, _priority
     if sys.platform.startswith("linux"):
         import ctypes
         import signal
@@ -50,35 +50,15 @@ def _start_child(settings: Settings) -> None:
             ctypes.CDLL(None).prctl(1, signal.SIGKILL)
         except (OSError, AttributeError):
             pass
-    _lowest_priority()
+    _priority = lowest_priority(settings.analysis_cgroup)
     from callcoach.pipeline.analyzer import Analyzer
 
     _child = Analyzer(settings)
 
 
-def _lowest_priority() -> None:
-    """Put this process (and the threads it starts: Whisper's, the classifiers') under the
-    server's loop. ``SCHED_IDLE`` is the kernel's policy for background work: a waking normal
-    thread preempts an idle-policy one at once, and a CPU that runs only idle-policy work counts
-    as free when the kernel places a waking thread. A plain ``nice`` is not enough: under EEVDF a
-    nice 10 thread can keep its CPU until its slice ends, and a server thread that has just run is
-    not always eligible to preempt it. Both act only within the server's own scheduling group
-    (its session's autogroup, or cgroup): the analysis yields to the server, and competes with
-    other programs on the machine as the server's group would."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        return
-    except (AttributeError, OSError):  # not Linux
-        pass
-    try:
-        os.nice(CHILD_NICE)
-    except OSError:
-        pass
-
-
 def _load() -> dict[str, Any]:
     _child.load()
-    return dict(_child.state())
+    return {**_child.state(), "priority": _priority}
 
 
 def _call(method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
