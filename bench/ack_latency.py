@@ -47,14 +47,15 @@ async def main(rate: float, seconds: float, database_url: str | None, analysis: 
             store = await Store.open(db_url)
             try:
                 await portal.install(url + "/b24/install")
-                await _models_loaded(url)  # measure the steady state, not the start-up
+                priority = await _models_loaded(url)  # measure the steady state, not the start-up
                 if analysis:
                     await _start_analysis(portal, url)
                     await _wait_state(store, portal, "analysis-0", ("transcribing",))
                 bodies = _bodies(portal, "load", int(rate * seconds))
-                cpu = _cpu_seconds(server.pid)
+                cpu, analysis_cpu = _cpu_seconds(server.pid), _children_cpu(server.pid)
                 result = await _load(url, bodies, rate)
                 cpu = _cpu_seconds(server.pid) - cpu
+                analysis_cpu = _children_cpu(server.pid) - analysis_cpu
                 analysing = await _job_state(store, portal, "analysis-0")
                 lat = sorted(result["latencies"])
                 q = statistics.quantiles(lat, n=100)
@@ -66,12 +67,13 @@ async def main(rate: float, seconds: float, database_url: str | None, analysis: 
                 print(
                     f"ack latency p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms, "
                     f"max {lat[-1] * 1000:.1f} ms; the worker was analysing a real call "
-                    f"(job state at the end: {analysing})"
+                    f"(job state at the end: {analysing}; its CPU priority: {priority})"
                 )
                 print(
                     f"server CPU {cpu / len(bodies) * 1000:.2f} ms an event "
                     f"({cpu / result['wall'] * 100:.0f}% of a core; the analysis process not counted); "
-                    f"the load process {result['cpu'] / len(bodies) * 1000:.2f} ms an event"
+                    f"the load process {result['cpu'] / len(bodies) * 1000:.2f} ms an event; "
+                    f"the analysis process meanwhile {analysis_cpu / result['wall'] * 100:.0f}% of a core"
                 )
                 slow = result["slow"]
                 if slow:  # clustered (a stall) or spread (CPU starvation)?
@@ -105,6 +107,18 @@ def _cpu_seconds(pid: int) -> float:
     """User and system CPU the process has used (all its threads, not its children)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu(pid: int) -> float:
+    """CPU used by the server's child processes (the analysis process) that are still running."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                total += _cpu_seconds(int(child))
+            except OSError:  # it ended meanwhile
+                pass
+    return total
 
 
 def _bodies(portal: FakePortal, prefix: str, count: int) -> list[tuple[str, str]]:
@@ -226,14 +240,16 @@ async def _wait_state(store: Store, portal: FakePortal, call_id: str, states: tu
     raise RuntimeError(f"{call_id} never reached {states}")
 
 
-async def _models_loaded(url: str) -> None:
+async def _models_loaded(url: str) -> str:
+    """Wait for the analysis process; returns its CPU priority arrangement (pipeline/priority.py)."""
     async with aiohttp.ClientSession() as http:
         for _ in range(1200):
             async with http.get(url + "/healthz") as resp:
                 model = (await resp.json()).get("model") or {}
             if model.get("text_loaded") and (model.get("whisper") or {}).get("loaded"):
-                return
+                return str(model.get("priority", "in the server's process"))
             await asyncio.sleep(0.25)
+    raise RuntimeError("the models never loaded")
 
 
 async def _database(url: str | None, tmp: Path) -> tuple[str, Any]:
