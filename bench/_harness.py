@@ -49,6 +49,7 @@ async def start_app(portal: Any, data_dir: Path, **overrides: Any) -> App:
         client_id=portal.client_id,
         client_secret=portal.client_secret,
         oauth_url=portal.oauth_url,  # installs are verified at the fake's OAuth server
+        allow_private_portals=True,  # the fake portal is on 127.0.0.1
         data_dir=data_dir,
         sweep_minutes=0,
         record_retry_minutes=[0.01],
@@ -74,6 +75,7 @@ async def serve_process(portal: Any, data_dir: Path, port: int, **env: str) -> s
         "CALLCOACH_CLIENT_ID": portal.client_id,
         "CALLCOACH_CLIENT_SECRET": portal.client_secret,
         "CALLCOACH_OAUTH_URL": portal.oauth_url,
+        "CALLCOACH_ALLOW_PRIVATE_PORTALS": "true",  # the fake portal is on 127.0.0.1
         "CALLCOACH_SWEEP_MINUTES": "0",
         "CALLCOACH_LOG_LEVEL": "WARNING",
         **env,

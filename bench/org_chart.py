@@ -37,6 +37,7 @@ async def run(departments: int, users: int, rate: float, burst: int) -> None:
             client_id=portal.client_id,
             client_secret=portal.client_secret,
             oauth_url=portal.oauth_url,
+            allow_private_portals=True,  # the fake portal is on 127.0.0.1
             rate=rate,
             burst=burst,
         )

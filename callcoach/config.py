@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     app_name: str = "callcoach"
 
     # --- REST client -----------------------------------------------------------------------
+    allow_private_portals: bool = Field(
+        default=False,
+        description="Portals on private or loopback addresses (an on-premises Bitrix24); cloud "
+        "metadata and link-local addresses are refused in any case (b24/addresses.py).",
+    )
     rest_rate: float = Field(default=2.0, gt=0, description="Leaky-bucket drain, requests per second.")
     rest_burst: int = Field(default=50, ge=1)
     rest_timeout_s: float = Field(default=30.0, gt=0)

@@ -104,8 +104,8 @@ class Installer:
         try:
             result.bound = await self.bind_events(client)
         except B24Error as exc:
-            result.warnings.append(f"event.bind failed: {exc.code}")
-            log.warning("binding events on %s failed: %s", portal.domain, exc.code)
+            result.warnings.append(f"event.bind failed: {exc}")  # the reason is shown on the install page
+            log.warning("binding events on %s failed: %s", portal.domain, exc)
         for name, step in self.steps:
             try:
                 await step(portal, client)

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from callcoach import __version__
+from callcoach.b24.addresses import AddressPolicy, GuardedConnector
 from callcoach.config import Settings
 from callcoach.context import Services
 from callcoach.installer import Installer
@@ -28,6 +29,22 @@ from callcoach.workflow.batched_io import PortalBatcher
 from callcoach.workflow.intake import Intake
 
 
+def http_session(settings: Settings) -> aiohttp.ClientSession:
+    """The app's outgoing HTTP: to portals only on addresses the policy allows (no cloud
+    metadata, no private network unless allowed), to the hosts the operator configured as they
+    are (``b24/addresses.py``)."""
+    configured = (
+        settings.oauth_url,
+        settings.webhook_url,
+        settings.openai_base_url,
+        settings.gemini_base_url,
+    )
+    policy = AddressPolicy.for_urls(settings.allow_private_portals, [str(u) for u in configured if u])
+    return aiohttp.ClientSession(
+        headers={"User-Agent": f"{settings.app_name}/{__version__}"}, connector=GuardedConnector(policy)
+    )
+
+
 async def build_services(
     settings: Settings, *, analyzer: CallAnalyzer | None = None, analysis_threads: int = 1
 ) -> Services:
@@ -37,7 +54,7 @@ async def build_services(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await Store.open(settings.effective_database_url)
     metrics = Metrics()
-    session = aiohttp.ClientSession(headers={"User-Agent": f"{settings.app_name}/{__version__}"})
+    session = http_session(settings)
     buckets = None
     if settings.redis_url:  # scaled out: one REST budget per portal for every process
         from callcoach.b24.redis_throttle import RedisBuckets

@@ -59,6 +59,7 @@ def app_settings(portal: FakePortal | None, data_dir: Path, port: int, **overrid
         data_dir=data_dir,
         sweep_minutes=0,
         record_retry_minutes=[0.01, 0.01, 0.01, 0.01],
+        allow_private_portals=True,  # the fake portal is on 127.0.0.1
         _env_file=None,
     )
     if portal is not None:

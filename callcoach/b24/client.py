@@ -32,6 +32,7 @@ from typing_extensions import Unpack
 
 from callcoach.values import as_float, as_int
 
+from .addresses import forbidden
 from .auth import PortalCredentials, TokenRefresher, TokenSink, TokenSource
 from .download import Downloads
 from .errors import (
@@ -303,7 +304,8 @@ class B24Client(Paging, Downloads):
                     raw = await resp.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error_code = "TRANSPORT"
-                raise B24TransportError("TRANSPORT", f"{method}: {type(exc).__name__}") from None
+                detail = str(forbidden(exc) or type(exc).__name__)
+                raise B24TransportError("TRANSPORT", f"{method}: {detail}") from None
             try:
                 body = _decode(raw)
             except ValueError:

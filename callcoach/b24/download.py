@@ -12,6 +12,7 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from .addresses import forbidden
 from .errors import (
     B24TransportError,
     DownloadFailed,
@@ -94,6 +95,8 @@ class Downloads:
                         raise NotAudio("DOWNLOAD_NOT_AUDIO", reason)
                     size = await _stream_to(resp, dest, max_bytes)
             except (aiohttp.ClientError, TimeoutError) as exc:
+                if refused := forbidden(exc):  # the host resolved to an address never dialled
+                    raise ForbiddenDownload("FORBIDDEN_DOWNLOAD", str(refused)) from None
                 raise B24TransportError("TRANSPORT", f"download from {host}: {type(exc).__name__}") from None
             log.info("b24 download host=%s bytes=%d in %.3fs", host, size, time.monotonic() - started)
             return size

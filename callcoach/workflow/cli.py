@@ -8,7 +8,6 @@ import sys
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-import aiohttp
 from tqdm import tqdm
 
 from callcoach.config import Settings
@@ -54,10 +53,10 @@ def run_backfill(args: argparse.Namespace, settings: Settings) -> int:
 async def _backfill(args: argparse.Namespace, settings: Settings) -> int:
     store = await Store.open(settings.effective_database_url)
     try:
-        async with aiohttp.ClientSession() as session:
-            if settings.webhook_url:
-                from callcoach.services import register_webhook_portal
+        from callcoach.services import http_session, register_webhook_portal
 
+        async with http_session(settings) as session:
+            if settings.webhook_url:
                 await register_webhook_portal(settings, store)
             clients = PortalClients(settings, session, store.portals)
             portals = await store.portals.installed()

@@ -22,6 +22,7 @@ def client_of(session: aiohttp.ClientSession, portal: FakePortal, **kw: object) 
         client_id=portal.client_id,
         client_secret=portal.client_secret,
         oauth_url=portal.oauth_url,
+        allow_private_portals=True,  # the fake portal is on 127.0.0.1
         backoff_base_s=0.01,
         **kw,  # type: ignore[arg-type]
     )

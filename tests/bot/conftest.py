@@ -132,6 +132,7 @@ async def start_app(
         client_id=portal.client_id,
         client_secret=portal.client_secret,
         oauth_url=portal.oauth_url,
+        allow_private_portals=True,  # the fake portal is on 127.0.0.1
         sweep_minutes=0,
         bot_poll_seconds=3600,
         **settings,

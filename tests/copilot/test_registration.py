@@ -19,6 +19,7 @@ def rest(portal: FakePortal, session: aiohttp.ClientSession) -> B24Client:
         client_id=portal.client_id,
         client_secret=portal.client_secret,
         oauth_url=portal.oauth_url,
+        allow_private_portals=True,  # the fake portal is on 127.0.0.1
     )
 
 

@@ -199,3 +199,18 @@ async def test_after_a_forged_install_the_victims_next_call_is_analysed(
     assert job.state == "done", job.reason
     assert [c for c in portal.comments if c["ENTITY_ID"] == 601]
     assert not re.search(r"\*\*|__", portal.comments[-1]["COMMENT"])
+
+
+async def test_a_portal_on_a_private_address_is_not_contacted_unless_allowed(
+    portal: FakePortal, start_light_app: StartApp
+) -> None:
+    # The fake portal listens on 127.0.0.1, as an on-premises Bitrix24 inside the network would
+    # on a private address. The install is verified at the OAuth server, configured and so
+    # trusted (named here by another name for the same fake, as oauth.bitrix.info is another
+    # host than a portal); the portal itself gets no request, and the install page says why.
+    oauth_url = portal.oauth_url.replace("127.0.0.1", "localhost")
+    app = await start_light_app(portal, allow_private_portals=False, oauth_url=oauth_url)
+    page = await portal.install_in_frame(app.install_url)
+    assert page["status"] == 200, page["text"]
+    assert "private address" in page["text"] and "CALLCOACH_ALLOW_PRIVATE_PORTALS" in page["text"]
+    assert portal.bindings == [] and portal.requests == []

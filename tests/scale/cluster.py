@@ -98,6 +98,7 @@ class Cluster:
             "CALLCOACH_CLIENT_ID": self.portal.client_id,
             "CALLCOACH_CLIENT_SECRET": self.portal.client_secret,
             "CALLCOACH_OAUTH_URL": self.portal.oauth_url,  # installs are verified at the fake's OAuth server
+            "CALLCOACH_ALLOW_PRIVATE_PORTALS": "true",  # the fake portal is on 127.0.0.1
             "CALLCOACH_SWEEP_MINUTES": "0",
             "CALLCOACH_BROKER_URL": BROKER_URL,
             "CALLCOACH_REDIS_URL": REDIS_URL,

@@ -27,6 +27,7 @@ def serve_env(portal: FakePortal, port: int, data: Path, models: Path, **extra: 
         "CALLCOACH_CLIENT_ID": portal.client_id,
         "CALLCOACH_CLIENT_SECRET": portal.client_secret,
         "CALLCOACH_OAUTH_URL": portal.oauth_url,
+        "CALLCOACH_ALLOW_PRIVATE_PORTALS": "true",  # the fake portal is on 127.0.0.1
         "CALLCOACH_SWEEP_MINUTES": "0",
         **extra,
     }
