@@ -29,8 +29,8 @@ case (and ``nice`` where there is no ``SCHED_IDLE``). The group is, by
 - ``off``: no group; ``SCHED_IDLE`` only.
 
 Nothing here is fatal: a read-only cgroup filesystem (the usual container) or another OS leaves
-the weaker arrangement in place, and ``describe`` says which one took effect (``/healthz``
-shows it).
+the weaker arrangement in place, and ``lowest_priority`` returns which one took effect
+(``/healthz`` shows it).
 """
 
 from __future__ import annotations
