@@ -78,6 +78,14 @@ class LLMUnavailable(LLMError):
         super().__init__(message, code=503, retryable=False)
 
 
+def cut_off(max_tokens: int | None) -> LLMError:
+    """A structured answer that stopped at the token limit: half a JSON document is no answer, and
+    the same request stops at the same place again, so it is not retried. A small model seen on a
+    real llama.cpp server looped inside one quote until the limit; saying so beats "not JSON"."""
+    limit = f"{max_tokens} tokens" if max_tokens else "the server's default"
+    return LLMError(f"the answer was cut off at the token limit ({limit}) before its JSON ended", code=502)
+
+
 def status_is_retryable(status: int) -> bool:
     return status in RETRYABLE_STATUSES or status >= 500
 

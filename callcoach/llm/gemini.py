@@ -14,7 +14,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from callcoach.llm.base import LLMError, LLMRequest, status_is_retryable
+from callcoach.llm.base import LLMError, LLMRequest, cut_off, status_is_retryable
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,9 @@ class GeminiBackend:
         except (aiohttp.ClientError, OSError) as exc:
             raise LLMError(f"Gemini is unreachable: {exc!r}", code=503, retryable=True) from None
         text = _text_of(response)
+        stopped = response.candidates[0].finish_reason if response.candidates else None
+        if request.response_schema is not None and stopped == types.FinishReason.MAX_TOKENS:
+            raise cut_off(request.max_tokens)
         if not text:
             reason = response.candidates[0].finish_reason if response.candidates else None
             block = response.prompt_feedback.block_reason if response.prompt_feedback else None

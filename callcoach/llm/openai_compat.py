@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from callcoach.llm.base import LLMError, LLMRequest, status_is_retryable
+from callcoach.llm.base import LLMError, LLMRequest, cut_off, status_is_retryable
 
 
 class OpenAICompatBackend:
@@ -99,8 +99,10 @@ class OpenAICompatBackend:
             text = body["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
             raise LLMError("the server's answer has no choices[0].message.content", code=502) from None
+        reason = body["choices"][0].get("finish_reason")
+        if request.response_schema is not None and reason == "length":  # hit max_tokens
+            raise cut_off(request.max_tokens)
         if not isinstance(text, str) or not text.strip():
-            reason = body["choices"][0].get("finish_reason")
             raise LLMError(f"the server returned no text (finish reason {reason})", code=502)
         return text.strip()
 

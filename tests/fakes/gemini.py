@@ -3,8 +3,9 @@
 Serves ``POST /{v1beta|v1}/models/{model}:generateContent``; checks ``x-goog-api-key``; answers
 ``candidates[0].content.parts[].text`` with ``usageMetadata``. Controls: ``answer`` (text or a
 function of the request body), ``delay_s``, ``gate`` (an ``asyncio.Event`` the answer waits for),
-``fail_status``/``fail_times`` (the next N requests fail with that status). Every request is kept
-in ``requests`` (JSON bodies) so tests can check what arrived.
+``fail_status``/``fail_times`` (the next N requests fail with that status). An answer longer than
+``maxOutputTokens`` (three characters a token) is cut there with ``finishReason`` MAX_TOKENS.
+Every request is kept in ``requests`` (JSON bodies) so tests can check what arrived.
 
     async with FakeGemini(answer="Привет") as fake:
         GeminiBackend(api_key=fake.api_key, base_url=fake.url, ...)
@@ -101,13 +102,19 @@ class FakeGemini:
             await self.gate.wait()
         text = self.answer(body) if callable(self.answer) else self.answer
         self.answered += 1
+        # as the API does: an answer longer than generationConfig.maxOutputTokens stops there with
+        # finishReason MAX_TOKENS (the fake counts three characters a token, as in usageMetadata)
+        limit = body.get("generationConfig", {}).get("maxOutputTokens")
+        finish = "STOP"
+        if isinstance(limit, int) and len(text) // 3 + 1 > limit:
+            text, finish = text[: limit * 3], "MAX_TOKENS"
         half = len(text) // 2  # two parts, as real answers often come
         return web.json_response(
             {
                 "candidates": [
                     {
                         "content": {"role": "model", "parts": [{"text": text[:half]}, {"text": text[half:]}]},
-                        "finishReason": "STOP",
+                        "finishReason": finish,
                         "index": 0,
                     }
                 ],

@@ -3,7 +3,9 @@
 Serves ``POST /v1/chat/completions`` and ``GET /v1/models``; checks ``Authorization: Bearer`` when
 ``api_key`` is set. Controls as in ``tests.fakes.gemini``: ``answer`` (text or a function of the
 body), ``delay_s``, ``gate``, ``fail_status``/``fail_times``, ``retry_after`` (sent with failures);
-``requests`` keeps the JSON bodies. ``base_url`` (ending in ``/v1``) is what the app is given.
+``requests`` keeps the JSON bodies. An answer longer than the request's ``max_tokens`` (three
+characters a token) is cut there with ``finish_reason`` "length", as real servers do.
+``base_url`` (ending in ``/v1``) is what the app is given.
 """
 
 from __future__ import annotations
@@ -97,13 +99,19 @@ class FakeOpenAI:
             await self.gate.wait()
         text = self.answer(body) if callable(self.answer) else self.answer
         self.answered += 1
+        # as the API does: an answer longer than max_tokens stops there, finish_reason "length"
+        # (the fake counts three characters a token, as its usage figures do)
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        finish = "stop"
+        if isinstance(limit, int) and len(text) // 3 + 1 > limit:
+            text, finish = text[: limit * 3], "length"
         return web.json_response(
             {
                 "id": f"chatcmpl-{len(self.requests)}",
                 "object": "chat.completion",
                 "model": self.model,
                 "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
                 ],
                 "usage": {"prompt_tokens": 10, "completion_tokens": len(text) // 3 + 1},
             }

@@ -243,6 +243,36 @@ async def test_a_failing_server_keeps_the_offline_result(caplog: pytest.LogCaptu
     assert "503" in caplog.text
 
 
+# What Gemma 3 270M did on a real llama.cpp server (xllamacpp): the schema held the answer's shape,
+# but the model repeated itself inside one quote until the answer limit (README, Accuracy)
+LOOPING = '{"objections": [{"turn": 3, "category": "price", "quote": "' + "Девятьсот? " * 2000
+
+
+@pytest.mark.parametrize("backend", ["gemini", "openai"])
+async def test_an_answer_cut_off_at_the_token_limit_is_named_and_keeps_the_offline_result(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = offline_findings(segments())
+    fake: FakeGemini | FakeOpenAI = (
+        FakeGemini(answer=LOOPING) if backend == "gemini" else FakeOpenAI(answer=LOOPING)
+    )
+    async with fake:
+        if isinstance(fake, FakeGemini):
+            settings = make_settings(llm="gemini", gemini_api_key=fake.api_key, gemini_base_url=fake.url)
+        else:
+            settings = make_settings(llm="openai", openai_base_url=fake.base_url, openai_model=fake.model)
+        llm = build_llm(settings, max_attempts=3, backoff_s=0.01)
+        assert llm is not None
+        try:
+            with caplog.at_level(logging.WARNING, logger="callcoach.llm.analysis"):
+                found = await refine_findings(llm, before, CATEGORIES)
+        finally:
+            await llm.close()
+    assert found == before
+    assert fake.answered == 1  # the same request would stop at the same place: not retried
+    assert "cut off at the token limit (2000 tokens)" in caplog.text
+
+
 async def test_a_long_call_is_sent_in_chunks_that_fit_the_window() -> None:
     turns: list[tuple[str, str]] = []
     for i in range(60):
