@@ -135,45 +135,72 @@ class FittedModels:
                 pass  # a read-only data dir costs the next start a refit, nothing more
         return model
 
-    def vectors(
+    # the line store's size limit: a few thousand reference lines plus every portal's custom
+    # examples fit many times over (4,200 lines of two encoders are about 15 MB)
+    MAX_LINES = 20000
+
+    def lines(
         self,
-        name: str,
         texts: Sequence[str],
         featurize: Callable[[Sequence[str]], np.ndarray],
         *,
         encoders: str,
     ) -> np.ndarray:
-        """``featurize(texts)``, kept on disk like the fitted models (for nearest-neighbour look-ups
-        over reference lines, which need the vectors themselves at run time)."""
-        key = hashlib.sha256(json.dumps([list(texts), encoders], ensure_ascii=False).encode()).hexdigest()[
-            :20
-        ]
-        path = self.folder / f"{name}-{key}.npy" if self.folder is not None else None
+        """``featurize(texts)``, each line's vector kept on disk once per encoder set: a new
+        category set (a portal's custom category, its examples) embeds only its new lines. Before,
+        the vectors were kept per set, and the first custom category after a restart embedded
+        every reference line again: minutes on a two-core server, while the portal waited."""
+        if not texts:
+            return np.asarray(featurize(texts), dtype=np.float32)
+        tag = hashlib.sha256(encoders.encode()).hexdigest()[:12]
+        path = self.folder / f"lines-{tag}.npz" if self.folder is not None else None
+        known: dict[bytes, np.ndarray] = {}  # by the line's digest: the texts would double the file
         if path is not None and path.is_file():
             try:
-                saved = np.load(path)
-                if saved.shape[0] == len(texts):
-                    return np.asarray(saved, dtype=np.float32)
-            except (OSError, ValueError):  # a torn or foreign file: embed again
-                pass
-        out = np.asarray(featurize(texts), dtype=np.float32)
-        if path is not None:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as tmp:
-                    np.save(tmp, out)
-                os.replace(tmp.name, path)
-                self._prune(name, "npy")
-            except OSError:
-                pass
+                with np.load(path, allow_pickle=False) as saved:
+                    digests, vectors = saved["digests"], saved["vectors"]
+                    if digests.shape == (len(vectors), 16):
+                        known = {bytes(d): v for d, v in zip(digests, vectors, strict=True)}
+            except (OSError, ValueError, KeyError):  # a torn or foreign file: embed again
+                known = {}
+        keys = [_digest(t) for t in texts]
+        missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in known}
+        if missing:
+            fresh = np.asarray(featurize(list(missing.values())), dtype=np.float32)
+            known.update(zip(missing, fresh, strict=True))
+        out = np.stack([known[k] for k in keys]).astype(np.float32, copy=False)
+        if path is not None and missing:
+            if len(known) > self.MAX_LINES:  # keep what this set uses; the rest is embedded anew
+                known = {k: known[k] for k in keys}
+            self._save_lines(path, known)
         return out
 
-    def _prune(self, name: str, suffix: str = "npz") -> None:
+    def _save_lines(self, path: Path, lines: dict[bytes, np.ndarray]) -> None:
+        assert self.folder is not None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as tmp:
+                # digests as raw bytes: numpy's fixed-width bytes type drops trailing zero bytes
+                digests = np.frombuffer(b"".join(lines), dtype=np.uint8).reshape(-1, 16)
+                np.savez(tmp, digests=digests, vectors=np.stack(list(lines.values())))
+            # atomic: a parallel process never reads half a file; when two add lines at once, the
+            # last one's file wins and the other's lines are embedded again when next needed
+            os.replace(tmp.name, path)
+            for old in self.folder.glob("objection-lines-*.npy"):  # the earlier per-set files
+                old.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only data dir: the lines are embedded again by the next process
+
+    def _prune(self, name: str) -> None:
         """Every edit of a portal's categories is a new set: keep the newest few per model."""
         assert self.folder is not None
-        files = sorted(self.folder.glob(f"{name}-*.{suffix}"), key=lambda p: p.stat().st_mtime, reverse=True)
+        files = sorted(self.folder.glob(f"{name}-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in files[self.KEEP :]:
             old.unlink(missing_ok=True)
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
 
 class RecentModels(Generic[M]):

@@ -133,6 +133,21 @@ class ObjectionClassifier:
             context[with_context] = features(self.embedders, [pairs[i].context for i in with_context])
         return np.concatenate([text, self.thresholds.context_weight * context], axis=1)
 
+    def _line_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """The encoders' vectors of reference lines, each line embedded once (kept on disk)."""
+        encoders = "+".join(e.name for e in self.embedders)
+        return self._fitted.lines(texts, self.features, encoders=encoders)
+
+    def _reference_pair_features(self, pairs: Sequence[Example]) -> np.ndarray:
+        """``pair_features`` of reference lines, from the line store: a portal's new category set
+        embeds only its own examples, not the thousands of lines every set shares."""
+        text = self._line_vectors([p.text for p in pairs])
+        context = np.zeros_like(text)
+        with_context = [i for i, p in enumerate(pairs) if p.context]
+        if with_context:
+            context[with_context] = self._line_vectors([pairs[i].context for i in with_context])
+        return np.concatenate([text, self.thresholds.context_weight * context], axis=1)
+
     def _model(self, categories: Sequence[Category]) -> _Model:
         key = repr([(c.code, c.name, c.description, c.examples) for c in categories])
         return self._recent.get(key, lambda: self._fit(categories))
@@ -178,7 +193,7 @@ class ObjectionClassifier:
             texts,
             labels,
             n,
-            lambda keys: self.pair_features([by_key[k] for k in keys]),
+            lambda keys: self._reference_pair_features([by_key[k] for k in keys]),
             encoders=f"{self.name}/ctx{self.thresholds.context_weight}",
             class_weights=weights,
             # thousands of lines: a light penalty and a longer descent fit them (measured with
@@ -187,9 +202,7 @@ class ObjectionClassifier:
             steps=1500,
             rate=2.0,
         )
-        references = self._fitted.vectors(
-            "objection-lines", [p.text for p in pairs], self.features, encoders=self.name
-        )
+        references = self._line_vectors([p.text for p in pairs])
         references /= np.maximum(np.linalg.norm(references, axis=1, keepdims=True), 1e-9)
         return _Model(list(categories), regression, references, y)
 
@@ -224,7 +237,7 @@ class ObjectionClassifier:
         return adopted, [e for i, e in enumerate(novel) if owner[i] < 0]
 
     def _unit_vectors(self, texts: Sequence[str]) -> np.ndarray:
-        x = self.features(texts)
+        x = self._line_vectors(texts)  # reference lines and a category's examples: kept on disk
         return np.asarray(x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-9))
 
     def _neighbour_vote(self, model: _Model, units: Sequence[str]) -> np.ndarray:

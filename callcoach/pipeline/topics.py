@@ -182,7 +182,12 @@ class LearntTopics:
             texts,
             labels,
             len(topics) + 1,
-            partial(features, self.embedders),
+            # each line embedded once, on disk: a portal's custom topics embed only their phrases
+            partial(
+                self._fitted.lines,
+                featurize=partial(features, self.embedders),
+                encoders="+".join(e.name for e in self.embedders),
+            ),
             encoders=self.name,
             class_weights=counts.mean() / counts,
             l2=self.L2,
