@@ -1,6 +1,6 @@
-"""What tests share besides fixtures: starting the app's settings, a free port, a stand-in
-analyzer, a portal installed in the database, an analysed call in the database, waiting for a
-condition, the texts of bot messages."""
+"""What tests share besides fixtures: starting the app's settings, a data dir sharing the
+session's models, a free port, a stand-in analyzer, a portal installed in the database, an
+analysed call in the database, waiting for a condition, the texts of bot messages."""
 
 from __future__ import annotations
 
@@ -21,6 +21,18 @@ from callcoach.storage import Portal, Store
 from tests.fakes.portal import FakePortal
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def data_dir_with_shared_models(data: Path, models: Path) -> Path:
+    """``data`` (created) with the session's ``models/`` linked in: the bundled Whisper is joined
+    and the text models are fitted once per test session (a cold fit is minutes on two cores),
+    while each user keeps its own database and transcript cache. The app caches fits on disk the
+    same way, keyed by the reference lines and encoders."""
+    data.mkdir(parents=True, exist_ok=True)
+    (models / "models").mkdir(parents=True, exist_ok=True)
+    if not (data / "models").exists():
+        (data / "models").symlink_to(models / "models", target_is_directory=True)
+    return data
 
 
 def free_port() -> int:

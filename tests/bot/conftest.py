@@ -23,17 +23,17 @@ from callcoach.context import SERVICES, Services
 from callcoach.pipeline.models import Category, Findings
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.portal import FakePortal
-from tests.helpers import add_analysed_call, free_port
+from tests.helpers import add_analysed_call, data_dir_with_shared_models, free_port
 
 
 class LightAnalyzer:
     """The pipeline's text classifier without Whisper: enough for the bot (and cheap to share)."""
 
-    def __init__(self) -> None:
+    def __init__(self, data_dir: Path) -> None:
         from callcoach.pipeline.text_analysis import TextAnalyzer
 
         # the production encoders (USE + e5): the objection model is fitted on both
-        self.text = TextAnalyzer(Settings(_env_file=None))
+        self.text = TextAnalyzer(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
         self.embedder = self.text.embedders[0]
 
     def load(self) -> None:
@@ -50,8 +50,8 @@ class LightAnalyzer:
 
 
 @pytest.fixture(scope="session")
-def light_analyzer() -> Iterator[LightAnalyzer]:
-    yield LightAnalyzer()
+def light_analyzer(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Iterator[LightAnalyzer]:
+    yield LightAnalyzer(data_dir_with_shared_models(tmp_path_factory.mktemp("bot-text"), models_dir))
 
 
 @dataclass

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from callcoach.config import Settings
+from tests.helpers import data_dir_with_shared_models
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,8 +27,9 @@ def calls_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def pipeline_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("pipeline-data")
+def pipeline_data_dir(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Path:
+    """Its own database and transcript cache, the session's joined Whisper and fitted models."""
+    return data_dir_with_shared_models(tmp_path_factory.mktemp("pipeline-data"), models_dir)
 
 
 @pytest.fixture(scope="session")

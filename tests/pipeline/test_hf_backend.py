@@ -9,6 +9,7 @@ import pytest
 from callcoach.config import Settings
 from callcoach.pipeline.errors import ModelError
 from callcoach.pipeline.models import Segment
+from tests.helpers import data_dir_with_shared_models
 
 WORDS = "очень дорого спасибо отлично плохо разговор про продажа заказ жалоба этот клиент менеджер".split()
 
@@ -46,12 +47,13 @@ def _tiny_model(folder: Path, labels: dict[int, str]) -> Path:
     return folder
 
 
-def test_sentiment_and_topic_through_transformers_backend(tmp_path: Path) -> None:
+def test_sentiment_and_topic_through_transformers_backend(tmp_path: Path, models_dir: Path) -> None:
     from callcoach.pipeline.text_analysis import TextAnalyzer
 
     sent = _tiny_model(tmp_path / "sent", {0: "NEGATIVE", 1: "NEUTRAL", 2: "POSITIVE"})
     nli = _tiny_model(tmp_path / "nli", {0: "entailment", 1: "neutral", 2: "contradiction"})
-    settings = Settings(data_dir=tmp_path, sentiment_model=str(sent), topic_model=str(nli), _env_file=None)  # type: ignore[call-arg]
+    data = data_dir_with_shared_models(tmp_path / "data", models_dir)  # the objection model's fit
+    settings = Settings(data_dir=data, sentiment_model=str(sent), topic_model=str(nli), _env_file=None)  # type: ignore[call-arg]
     text = TextAnalyzer(settings)
     assert text.versions["sentiment"] == f"hf:{sent}"
     assert text.versions["topic"] == f"hf:{nli}"

@@ -21,6 +21,7 @@ import aiohttp
 from callcoach.config import Settings
 from callcoach.storage import Store
 from tests.fakes.portal import FakePortal
+from tests.helpers import data_dir_with_shared_models
 
 REPO = Path(__file__).resolve().parents[2]
 PG_ADMIN_DSN = os.environ.get("CALLCOACH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -112,8 +113,8 @@ class Cluster:
     def _spawn(self, cmd: list[str], name: str) -> subprocess.Popen[bytes]:
         data = self.root / name
         data.mkdir(parents=True, exist_ok=True)
-        if self.models_dir is not None and not (data / "models").exists():
-            (data / "models").symlink_to(self.models_dir / "models", target_is_directory=True)
+        if self.models_dir is not None:
+            data_dir_with_shared_models(data, self.models_dir)
         log = (self.root / f"{name}.log").open("ab")
         return subprocess.Popen(
             cmd, env=self.env(data), stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True

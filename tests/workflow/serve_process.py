@@ -10,14 +10,14 @@ from pathlib import Path
 import aiohttp
 
 from tests.fakes.portal import FakePortal
+from tests.helpers import data_dir_with_shared_models
 
 
 def serve_env(portal: FakePortal, port: int, data: Path, models: Path, **extra: str) -> dict[str, str]:
     """The environment of a ``callcoach serve`` on ``port`` with its data in ``data`` (created,
     the session's joined models linked in) that trusts ``portal`` (installs verified at its OAuth
     server); ``extra`` adds or overrides settings."""
-    data.mkdir()
-    (data / "models").symlink_to(models / "models", target_is_directory=True)
+    data_dir_with_shared_models(data, models)
     return {
         **os.environ,
         "CALLCOACH_PUBLIC_URL": f"http://127.0.0.1:{port}",
