@@ -135,8 +135,8 @@ class FittedModels:
                 pass  # a read-only data dir costs the next start a refit, nothing more
         return model
 
-    # the line store's size limit: a few thousand reference lines plus every portal's custom
-    # examples fit many times over (4,200 lines of two encoders are about 15 MB)
+    # the line store's size limit: the reference lines, the manager lines they answer and the
+    # topic lines (7,700, about 27 MB with two encoders) and many portals' custom examples fit
     MAX_LINES = 20000
 
     def lines(
