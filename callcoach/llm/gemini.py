@@ -93,10 +93,9 @@ class GeminiBackend:
         if request.response_schema is not None and stopped == types.FinishReason.MAX_TOKENS:
             raise cut_off(request.max_tokens)
         if not text:
-            reason = response.candidates[0].finish_reason if response.candidates else None
             block = response.prompt_feedback.block_reason if response.prompt_feedback else None
             raise LLMError(
-                f"Gemini returned no text (finish reason {reason}, block reason {block})", code=502
+                f"Gemini returned no text (finish reason {stopped}, block reason {block})", code=502
             )
         usage = response.usage_metadata
         if usage is not None:
