@@ -37,6 +37,7 @@ bench: setup
 	$(PY) bench/ack_latency.py
 	$(PY) bench/rest_throughput.py
 	$(PY) bench/org_chart.py
+	$(PY) bench/custom_category.py
 	$(PY) bench/chaos.py
 	$(PY) bench/scale.py
 	$(PY) bench/long_call.py
