@@ -1,6 +1,7 @@
 """What tests share besides fixtures: starting the app's settings, a data dir sharing the
-session's models, a free port, a stand-in analyzer, a portal installed in the database, an
-analysed call in the database, waiting for a condition, the texts of bot messages."""
+session's models, a counting stand-in encoder, a free port, a stand-in analyzer, a portal
+installed in the database, an analysed call in the database, waiting for a condition, the texts
+of bot messages."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from aiohttp import web
 
 from callcoach.config import Settings
 from callcoach.context import SERVICES, Services
+from callcoach.pipeline.embeddings import _Memo
 from callcoach.pipeline.models import Findings, Objection, Sentiment, SentimentScore, Topic
 from callcoach.storage import Portal, Store
 from tests.fakes.portal import FakePortal
@@ -33,6 +36,22 @@ def data_dir_with_shared_models(data: Path, models: Path) -> Path:
     if not (data / "models").exists():
         (data / "models").symlink_to(models / "models", target_is_directory=True)
     return data
+
+
+class CountingEncoder(_Memo):
+    """A stand-in sentence encoder that records every text it was asked to embed (through the
+    real encoders' memo), for tests of what gets embedded and when."""
+
+    name = "counting"
+    dim = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedded: list[str] = []
+
+    def _raw(self, texts: list[str]) -> np.ndarray:
+        self.embedded += texts
+        return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
 
 
 def free_port() -> int:

@@ -4,20 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from callcoach.pipeline.embeddings import _Memo
-
-
-class CountingEncoder(_Memo):
-    name = "counting"
-    dim = 2
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedded: list[str] = []
-
-    def _raw(self, texts: list[str]) -> np.ndarray:
-        self.embedded += texts
-        return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
+from tests.helpers import CountingEncoder
 
 
 def test_seen_texts_are_not_embedded_again_and_the_oldest_are_forgotten_first() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from callcoach.pipeline.embeddings import _Memo
 from callcoach.pipeline.linear import FittedModels
+from tests.helpers import CountingEncoder
 
 
 class CountingFeatures:
@@ -93,22 +93,6 @@ class RecordingFeatures:
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         self.seen.append(list(texts))
         return np.array([[len(t), t.count("а"), t.count("о")] for t in texts], dtype=np.float32)
-
-
-class CountingEncoder(_Memo):
-    """A stand-in encoder that records what it was asked to embed (the real ones take minutes
-    over the reference lines on two cores, which is the point of the test)."""
-
-    name = "counting"
-    dim = 4
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedded: list[str] = []
-
-    def _raw(self, texts: list[str]) -> np.ndarray:
-        self.embedded += texts
-        return np.array([[len(t), t.count("а"), t.count("о"), 1.0] for t in texts], dtype=np.float32)
 
 
 def test_after_a_restart_a_custom_category_embeds_only_its_own_lines(tmp_path: Path) -> None:
