@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from callcoach.config import ConfigError
+from callcoach.config import ConfigError, Settings
 from callcoach.llm.analysis import analysis_uses_llm, refine_findings
 from callcoach.llm.budget import estimate_tokens, input_budget
 from callcoach.llm.factory import build_llm
@@ -99,6 +99,19 @@ GOOD = answer(
         "new_category_name": "",
     },
 )
+
+
+async def refine_logged(
+    settings: Settings, before: Findings, caplog: pytest.LogCaptureFixture, **build: Any
+) -> Findings:
+    """``refine_findings`` through the backend ``settings`` configures, its warnings captured."""
+    llm = build_llm(settings, **build)
+    assert llm is not None
+    try:
+        with caplog.at_level(logging.WARNING, logger="callcoach.llm.analysis"):
+            return await refine_findings(llm, before, CATEGORIES)
+    finally:
+        await llm.close()
 
 
 def gemini_prompt(body: dict[str, Any]) -> str:
@@ -214,13 +227,8 @@ async def test_an_answer_that_does_not_hold_up_keeps_the_offline_result(
 ) -> None:
     before = offline_findings(segments())
     async with FakeGemini(answer=bad) as fake:
-        llm = build_llm(make_settings(llm="gemini", gemini_api_key=fake.api_key, gemini_base_url=fake.url))
-        assert llm is not None
-        try:
-            with caplog.at_level(logging.WARNING, logger="callcoach.llm.analysis"):
-                found = await refine_findings(llm, before, CATEGORIES)
-        finally:
-            await llm.close()
+        settings = make_settings(llm="gemini", gemini_api_key=fake.api_key, gemini_base_url=fake.url)
+        found = await refine_logged(settings, before, caplog)
     assert found == before
     assert "keeping the embedding result" in caplog.text
 
@@ -228,17 +236,8 @@ async def test_an_answer_that_does_not_hold_up_keeps_the_offline_result(
 async def test_a_failing_server_keeps_the_offline_result(caplog: pytest.LogCaptureFixture) -> None:
     before = offline_findings(segments())
     async with FakeOpenAI(fail_status=503, fail_times=10) as fake:
-        llm = build_llm(
-            make_settings(llm="openai", openai_base_url=fake.base_url, openai_model=fake.model),
-            max_attempts=2,
-            backoff_s=0.01,
-        )
-        assert llm is not None
-        try:
-            with caplog.at_level(logging.WARNING, logger="callcoach.llm.analysis"):
-                found = await refine_findings(llm, before, CATEGORIES)
-        finally:
-            await llm.close()
+        settings = make_settings(llm="openai", openai_base_url=fake.base_url, openai_model=fake.model)
+        found = await refine_logged(settings, before, caplog, max_attempts=2, backoff_s=0.01)
     assert found == before and len(fake.requests) == 2
     assert "503" in caplog.text
 
@@ -261,13 +260,7 @@ async def test_an_answer_cut_off_at_the_token_limit_is_named_and_keeps_the_offli
             settings = make_settings(llm="gemini", gemini_api_key=fake.api_key, gemini_base_url=fake.url)
         else:
             settings = make_settings(llm="openai", openai_base_url=fake.base_url, openai_model=fake.model)
-        llm = build_llm(settings, max_attempts=3, backoff_s=0.01)
-        assert llm is not None
-        try:
-            with caplog.at_level(logging.WARNING, logger="callcoach.llm.analysis"):
-                found = await refine_findings(llm, before, CATEGORIES)
-        finally:
-            await llm.close()
+        found = await refine_logged(settings, before, caplog, max_attempts=3, backoff_s=0.01)
     assert found == before
     assert fake.answered == 1  # the same request would stop at the same place: not retried
     assert "cut off at the token limit (2000 tokens)" in caplog.text
