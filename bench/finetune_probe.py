@@ -15,9 +15,10 @@ probe asks whether the encoder, fine-tuned on the same reference lines, reads ob
    turn's (``alpha`` 1 = the fine-tuned model alone) at the given client-turn bar.
 
 Needs the ``hf`` extra (torch, transformers; ``make setup`` installs it). Training takes about 30
-minutes on two cores; ``--checkpoint`` reuses a trained head. Prints one accuracy table per
-setting. The result (README, Accuracy): the fine-tuned model learns the reference lines' style and
-invents objections in most clean calls, so it is not used.
+minutes on two cores; ``--checkpoint`` reuses a trained head (kept under the data dir, `probes/`,
+by default). Prints one accuracy table per setting. The result (README, Accuracy): the fine-tuned
+model learns the reference lines' style and invents objections in most clean calls, so it is not
+used.
 """
 
 from __future__ import annotations
@@ -281,7 +282,9 @@ def main() -> int:
     ap.add_argument("--sets", nargs="*", default=[], help="only sets whose name contains one of these")
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
-    checkpoint = args.checkpoint or Path(f"finetuned-e5-{args.frozen}-{args.epochs}.pt")
+    data_dir = Path(os.environ.get("CALLCOACH_DATA_DIR", ROOT / "data"))
+    checkpoint = args.checkpoint or data_dir / "probes" / f"finetuned-e5-{args.frozen}-{args.epochs}.pt"
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
     if checkpoint.is_file():
         encoder, tok = load_e5()
         model = Classifier(encoder)
@@ -292,7 +295,6 @@ def main() -> int:
         tok = load_e5()[1]
     blend = Blend(model, tok)
     blend.install()
-    data_dir = Path(os.environ.get("CALLCOACH_DATA_DIR", ROOT / "data"))
     text = Analyzer(Settings(data_dir=data_dir), use_cache=True).text
     sets = [*accuracy.dev_groups(accuracy.load_truths(accuracy.default_calls_dir()))]
     sets += [(p.stem, accuracy.script_truths(p)) for p in sorted(accuracy.CORPUS.glob("*.json"))]
