@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import accuracy  # noqa: E402
 import torch  # noqa: E402
-from finetune_probe import Tokenizer, load_e5, training_lines  # noqa: E402
+from finetune_probe import Tokenizer, load_e5, pad, training_lines  # noqa: E402
 
 from callcoach.config import Settings  # noqa: E402
 from callcoach.pipeline.embeddings import UseEmbedder, _Memo  # noqa: E402
@@ -55,11 +55,7 @@ TEMPERATURE = 0.07
 
 def embed(encoder: Any, tok: Tokenizer, texts: Sequence[str]) -> torch.Tensor:
     """e5's own reading: "query: " prefix, mean over the tokens, unit length."""
-    seqs = [tok.ids("query: " + t, 64) for t in texts]
-    ids = torch.full((len(seqs), max(map(len, seqs))), tok.pad)
-    mask = torch.zeros_like(ids)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)], mask[i, : len(s)] = torch.tensor(s), 1
+    ids, mask = pad(tok, [tok.ids("query: " + t, 64) for t in texts])
     hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
     return torch.nn.functional.normalize((hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True), dim=1)
 

@@ -165,7 +165,13 @@ class Classifier(nn.Module):
 
 def batch(tok: Tokenizer, pairs: Sequence[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor]:
     """The client's line ("query: ", as e5 reads) followed by the manager line it answers."""
-    seqs = [tok.ids("query: " + text, 64) + (tok.ids(ctx, 40)[1:] if ctx else []) for ctx, text in pairs]
+    return pad(
+        tok, [tok.ids("query: " + text, 64) + (tok.ids(ctx, 40)[1:] if ctx else []) for ctx, text in pairs]
+    )
+
+
+def pad(tok: Tokenizer, seqs: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id sequences as one padded batch and its attention mask."""
     ids = torch.full((len(seqs), max(map(len, seqs))), tok.pad)
     mask = torch.zeros_like(ids)
     for i, s in enumerate(seqs):
