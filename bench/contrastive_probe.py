@@ -2,6 +2,7 @@
 
 usage: python bench/contrastive_probe.py [--steps 150] [--rank 32] [--bars 0.87 0.94 ...]
                                          [--sets dev paraphrases heldout] [--checkpoint FILE]
+                                         [--export callcoach/pipeline/weights/e5-contrastive-r32.npz]
 
 Tuned weights are kept under the data dir (`probes/`) and reused by the next run.
 
@@ -43,9 +44,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import accuracy  # noqa: E402
 import torch  # noqa: E402
-from finetune_probe import Tokenizer, load_e5, pad, training_lines  # noqa: E402
+from finetune_probe import LINEAR, NORM, load_e5, pad, training_lines  # noqa: E402
 
 from callcoach.config import Settings  # noqa: E402
+from callcoach.pipeline.e5_image import E5Image, Tokenizer  # noqa: E402
 from callcoach.pipeline.embeddings import UseEmbedder, _Memo  # noqa: E402
 from callcoach.pipeline.text_analysis import TextAnalyzer  # noqa: E402
 
@@ -102,6 +104,28 @@ def low_rank(tuned: dict[str, torch.Tensor], base: dict[str, torch.Tensor], rank
     return out
 
 
+def export(tuned: dict[str, torch.Tensor], base: dict[str, torch.Tensor], rank: int, out: Path) -> None:
+    """What the product ships (``pipeline/tuned_e5.py``): in the image's tensor names, each changed
+    matrix's change as ``.u`` (rows x rank, singular values folded in) and ``.v`` (rank x cols) in
+    fp16, each changed bias and norm whole, and the digest of the image it was tuned against."""
+    names = {f"{long_}.{kind}": f"{short}.{kind[0]}" for short, long_ in (*LINEAR.items(), *NORM.items())
+             for kind in ("weight", "bias")}  # fmt: skip
+    arrays: dict[str, np.ndarray] = {"image": np.array(E5Image().digest)}
+    for key, value in tuned.items():
+        if torch.equal(value, base[key]):
+            continue
+        layer, rest = key.removeprefix("encoder.layer.").split(".", 1)
+        short = f"l{layer}.{names[rest]}"
+        if value.ndim == 2:
+            u, s, vh = torch.linalg.svd(value - base[key], full_matrices=False)
+            arrays[short + ".u"] = (u[:, :rank] * s[:rank]).numpy().astype(np.float16)
+            arrays[short + ".v"] = vh[:rank].numpy().astype(np.float16)
+        else:
+            arrays[short] = value.numpy().astype(np.float32)
+    np.savez_compressed(out, **arrays)
+    print(f"wrote {out}: {len(arrays) - 1} tensors, {out.stat().st_size / 1e6:.1f} MB")
+
+
 class TunedE5(_Memo):
     dim = 384
 
@@ -121,6 +145,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--rank", type=int, default=32, help="rank of each matrix's change; 0 keeps it whole")
     ap.add_argument("--checkpoint", type=Path, help="tuned weights to reuse (tuned and saved if absent)")
+    ap.add_argument("--export", type=Path, help="write the rank-cut change as the product ships it, and stop")
     ap.add_argument("--bars", type=float, nargs="*", default=[0.87, 0.94])
     ap.add_argument("--sets", nargs="*", default=["dev", "paraphrases"])
     args = ap.parse_args()
@@ -135,6 +160,9 @@ def main() -> int:
     else:
         tuned = tune(encoder, tok, args.steps)
         torch.save(tuned, checkpoint)
+    if args.export:
+        export(tuned, base, args.rank, args.export)
+        return 0
     encoder.load_state_dict(low_rank(tuned, base, args.rank), strict=False)
     encoder.eval()
     name = f"e5-small-contrastive-{checkpoint.stem}-r{args.rank}"

