@@ -16,10 +16,11 @@ from callcoach.pipeline.models import Findings, Word
 def pipeline_fingerprint(root: Path | None = None) -> str:
     """A hash of the pipeline's own code and reference data, part of every findings cache key:
     cached findings were made by one version of the classifiers and their training lines, and a
-    hand-bumped version number was forgotten more than once, which served stale findings."""
+    hand-bumped version number was forgotten more than once, which served stale findings. The
+    shipped weights (``.npz``, the tuned e5's change) count as code."""
     h = hashlib.sha256()
     root = root or Path(__file__).resolve().parent
-    for path in sorted(p for p in root.rglob("*") if p.suffix in {".py", ".json"} and p.is_file()):
+    for path in sorted(p for p in root.rglob("*") if p.suffix in {".py", ".json", ".npz"} and p.is_file()):
         h.update(path.relative_to(root).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]

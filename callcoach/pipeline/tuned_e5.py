@@ -17,6 +17,7 @@ products run in numpy's BLAS; ``bench/custom_category.py`` times a cold fit with
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 from collections.abc import Sequence
@@ -131,6 +132,13 @@ class E5Model:
         return (x * weights).sum(1) / np.maximum(weights.sum(1), 1.0)
 
 
+def _digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+    except OSError as e:
+        raise ImageError(f"cannot read the tuned encoder's weights {path}: {e}") from e
+
+
 def _padded(tok: Tokenizer, seqs: Sequence[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     ids = np.full((len(seqs), max(map(len, seqs))), tok.pad, dtype=np.int64)
     mask = np.zeros_like(ids, dtype=np.float32)
@@ -147,8 +155,10 @@ class TunedE5Embedder(_Memo):
 
     def __init__(self, delta: Path | None = DEFAULT_DELTA, image: E5Image | None = None) -> None:
         super().__init__()
-        self.name = "e5-small-q4" + (f"+{delta.stem}" if delta else "-numpy")
         self._image = image or E5Image()
+        # fitted models and the reference lines' vectors are kept on disk by encoder name: a
+        # retuned change must not meet vectors of the old one, so the name carries its digest
+        self.name = "e5-small-q4" + (f"+{delta.stem}@{_digest(delta)}" if delta else "-numpy")
         self._tok = self._image.tokenizer()
         self._model = E5Model(self._image, delta)
         self._forward = threading.Lock()  # numpy's BLAS already uses every core; one batch at a time
