@@ -55,6 +55,9 @@ class ObjectionThresholds:
     # objection); a turn labelled the manager's still needs 1.0 - nothing short of certain
     guessed_roles_extra: float = 0.0
     unsure_extra: float = 0.06
+    # a turn of no known role (the voices could not be told apart, or a transcript without
+    # speakers) is as likely the client's as the manager's: half the extra of a manager's turn
+    unknown_extra: float = 0.03
     # how much the manager's preceding line weighs against the client's own words: it shifts the
     # odds (a price was just named), it must not decide on its own
     context_weight: float = 0.5
@@ -321,8 +324,10 @@ class ObjectionClassifier:
             if turn is None:
                 continue
             need = t.objection if roles_reliable else t.objection + t.guessed_roles_extra
-            if seg.speaker != "client":
+            if seg.speaker == "manager":
                 need += t.unsure_extra
+            elif seg.speaker == "unknown":
+                need += t.unknown_extra
             if turn.p_objection < need:
                 continue
             nearest = int(np.argmax(turn.share[: model.other]))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,14 +160,12 @@ class TunedE5Embedder(_Memo):
         self.name = "e5-small-q4" + (f"+{delta.stem}@{_digest(delta)}" if delta else "-numpy")
         self._tok = self._image.tokenizer()
         self._model = E5Model(self._image, delta)
-        self._forward = threading.Lock()  # numpy's BLAS already uses every core; one batch at a time
 
     def _raw(self, texts: list[str]) -> np.ndarray:
         seqs = [self._tok.ids("query: " + t, MAX_TOKENS) for t in texts]
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        with self._forward:
-            for start in range(0, len(order), BATCH):
-                chunk = order[start : start + BATCH]
-                out[chunk] = self._model.pooled(*_padded(self._tok, [seqs[i] for i in chunk]))
+        for start in range(0, len(order), BATCH):  # the memo's lock already lets one call in at a time
+            chunk = order[start : start + BATCH]
+            out[chunk] = self._model.pooled(*_padded(self._tok, [seqs[i] for i in chunk]))
         return out
