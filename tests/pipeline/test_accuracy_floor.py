@@ -24,21 +24,22 @@ OBJECTION_F1_FLOOR = 0.9
 TOPIC_FLOOR = 0.8
 SENTIMENT_FLOOR = 0.8
 FIRST_SET = {f"dev{i:02d}" for i in range(1, 13)}
-# dev13–36, offline models. Measured with bench/accuracy.py at text level: objection F1 0.753,
-# precision 0.744, topic 0.75, sentiment 0.75; from the mono recordings (8 kHz, roles guessed from
-# the voices, WER 0.23): F1 0.667, precision 0.840, topic 0.667, sentiment 0.583.
-# The paraphrase sets of the first twelve calls, text level: F1 0.884 / 0.884 / 0.957 (A and B:
+# dev13–36, offline models (e5 tuned on the reference lines). Measured with bench/accuracy.py at
+# text level: objection F1 0.771, precision 0.711, topic 0.75, sentiment 0.792; from the mono
+# recordings (8 kHz, roles guessed from the voices, WER 0.23): F1 0.699, precision 0.644, topic
+# 0.708, sentiment 0.708.
+# The paraphrase sets of the first twelve calls, text level: F1 0.884 / 0.884 / 0.978 (A and B:
 # 19 found, 2 invented, 3 missed) since every client turn is judged on its own; below the
 # product's 0.9 bar, which stays the floor for dev01–12 itself. Open in issue 14.
 PARAPHRASE_OBJECTION_F1_FLOOR = 0.85
 # Topic on the paraphrase sets, text level: 0.958 on each of A, B and C (23 of 24) since the
 # objection hints weigh one nat; two misses a set pass, a third fails.
 PARAPHRASE_TOPIC_FLOOR = 0.9
-LONG_OBJECTION_F1_FLOOR = 0.65
+LONG_OBJECTION_F1_FLOOR = 0.72  # 0.65 before the tuned e5 (0.753 then)
 LONG_PRECISION_FLOOR = 0.65
 LONG_TOPIC_FLOOR = 0.7
 LONG_SENTIMENT_FLOOR = 0.7
-LONG_MONO_OBJECTION_F1_FLOOR = 0.55
+LONG_MONO_OBJECTION_F1_FLOOR = 0.6  # 0.55 before the tuned e5 (0.667 then)
 LONG_MONO_PRECISION_FLOOR = 0.55
 LONG_MONO_TOPIC_FLOOR = 0.55
 LONG_MONO_SENTIMENT_FLOOR = 0.55
