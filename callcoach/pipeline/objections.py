@@ -39,8 +39,9 @@ class ObjectionThresholds:
     # P(not ordinary talk) of the turn's most objection-like unit, at least. The tuned e5
     # (tuned_e5.py) pulls each class's lines together, so the learnt layer is surer on both
     # sides and the bar that best separates them moved up: 0.94 gave the best objection F1
-    # pooled over the dev and paraphrase sets (0.87 0.840, 0.90 0.857, 0.94 0.866, 0.96 0.868
-    # with a dev01-12 objection lost), chosen before the held-out sets were read
+    # pooled over the dev and paraphrase sets (bench/contrastive_probe.py: 0.87 0.840, 0.90
+    # 0.857, 0.94 0.866, 0.96 0.868 with a dev01-12 objection lost), chosen before the held-out
+    # sets were read
     objection: float = 0.94
     # the category must carry this share of the turn's objection evidence: a turn whose evidence
     # is spread over many categories is a vague complaint or a story, not a clear objection
