@@ -63,7 +63,7 @@ def load_e5() -> tuple[Any, Tokenizer]:
     from transformers import BertConfig, BertModel
 
     image = E5Image()
-    s = image.shape
+    s, tok = image.shape, image.tokenizer()
     state = {
         "embeddings.word_embeddings.weight": image.all_words(),
         "embeddings.position_embeddings.weight": image.vector("emb.pos", s.positions, s.hidden),
@@ -84,11 +84,11 @@ def load_e5() -> tuple[Any, Tokenizer]:
     config = BertConfig(
         vocab_size=s.vocab, hidden_size=s.hidden, num_hidden_layers=s.layers, num_attention_heads=s.heads,
         intermediate_size=s.ff, max_position_embeddings=s.positions, type_vocab_size=2,
-        layer_norm_eps=s.eps, pad_token_id=image.tokenizer().pad,
+        layer_norm_eps=s.eps, pad_token_id=tok.pad,
     )  # fmt: skip
     model = BertModel(config, add_pooling_layer=False)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False)
-    return model, image.tokenizer()
+    return model, tok
 
 
 class Classifier(nn.Module):
