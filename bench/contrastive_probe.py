@@ -30,6 +30,7 @@ import argparse
 import dataclasses
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -53,18 +54,27 @@ from callcoach.pipeline.text_analysis import TextAnalyzer  # noqa: E402
 
 PER_CLASS = 6  # lines of each class in a step: 72 in all, five positives for each line
 TEMPERATURE = 0.07
+_PUNCTUATION = re.compile(r"[^\w\s-]+")
 
 
-def embed(encoder: Any, tok: Tokenizer, texts: Sequence[str]) -> torch.Tensor:
+def as_heard(text: str) -> str:
+    """A line as a recogniser may give it: Whisper often drops the case and the punctuation of a
+    narrow-band call (``--augment`` trains on both forms, so the two read alike)."""
+    return " ".join(_PUNCTUATION.sub(" ", text.lower()).split())
+
+
+def embed(encoder: Any, tok: Tokenizer, texts: Sequence[str], tokens: int = 64) -> torch.Tensor:
     """e5's own reading: "query: " prefix, mean over the tokens, unit length."""
-    ids, mask = pad(tok, [tok.ids("query: " + t, 64) for t in texts])
+    ids, mask = pad(tok, [tok.ids("query: " + t, tokens) for t in texts])
     hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
     return torch.nn.functional.normalize((hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True), dim=1)
 
 
-def tune(encoder: Any, tok: Tokenizer, steps: int) -> dict[str, torch.Tensor]:
-    torch.manual_seed(0)
-    rng = random.Random(0)
+def tune(
+    encoder: Any, tok: Tokenizer, steps: int, *, augment: float = 0.0, tokens: int = 64, seed: int = 0
+) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
     for part in (encoder.embeddings, *encoder.encoder.layer[:6]):
         part.requires_grad_(False)
     lines, labels = training_lines()
@@ -75,7 +85,9 @@ def tune(encoder: Any, tok: Tokenizer, steps: int) -> dict[str, torch.Tensor]:
     for step in range(steps):
         idx = [i for members in by_class.values() for i in rng.sample(members, PER_CLASS)]
         y = torch.tensor(labels[idx])
-        z = embed(encoder, tok, [lines[i][1] for i in idx])
+        texts = [lines[i][1] for i in idx]
+        texts = [as_heard(t) if rng.random() < augment else t for t in texts]
+        z = embed(encoder, tok, texts, tokens)
         eye = torch.eye(len(idx), dtype=torch.bool)
         sim = (z @ z.T / TEMPERATURE).masked_fill(eye, -1e9)
         positive = (y[:, None] == y[None, :]) & ~eye
@@ -144,6 +156,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--rank", type=int, default=32, help="rank of each matrix's change; 0 keeps it whole")
+    ap.add_argument("--augment", type=float, default=0.0, help="share of lines read as heard (as_heard)")
+    ap.add_argument("--tokens", type=int, default=64, help="tokens of a line read in tuning")
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--checkpoint", type=Path, help="tuned weights to reuse (tuned and saved if absent)")
     ap.add_argument("--export", type=Path, help="write the rank-cut change as the product ships it, and stop")
     ap.add_argument("--bars", type=float, nargs="*", default=[0.87, 0.94])
@@ -153,12 +168,14 @@ def main() -> int:
     encoder, tok = load_e5()
     base = {k: v.clone() for k, v in encoder.state_dict().items()}
     data_dir = Path(os.environ.get("CALLCOACH_DATA_DIR", ROOT / "data"))
-    checkpoint = args.checkpoint or data_dir / "probes" / f"e5-contrastive-{args.steps}.pt"
+    options = (("aug", args.augment, 0.0), ("tok", args.tokens, 64), ("seed", args.seed, 0))
+    variant = "".join(f"-{tag}{value}" for tag, value, default in options if value != default)
+    checkpoint = args.checkpoint or data_dir / "probes" / f"e5-contrastive-{args.steps}{variant}.pt"
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     if checkpoint.is_file():
         tuned = torch.load(checkpoint)
     else:
-        tuned = tune(encoder, tok, args.steps)
+        tuned = tune(encoder, tok, args.steps, augment=args.augment, tokens=args.tokens, seed=args.seed)
         torch.save(tuned, checkpoint)
     if args.export:
         export(tuned, base, args.rank, args.export)

