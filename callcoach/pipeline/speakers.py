@@ -95,6 +95,8 @@ PITCH_WEIGHT = 2.0  # pitch tells two voices apart best on a narrow telephone ba
 SWITCH_COST = 2.0  # x the mean window cost: a change of speaker has to be worth it
 
 
+SNAP_REACH = 0.75  # s: half a voice window and a little more, how far the change can land off
+SNAP_MARGIN = 0.1  # s: a pause must be this much longer than the one at the change to move it
 BLOCK = 6000  # frames per block (60 s): a two-hour call must not need gigabytes of spectra
 
 
@@ -237,6 +239,38 @@ def _viterbi(cost: np.ndarray, switch: float) -> np.ndarray:
     return path
 
 
+def _snap_to_pauses(words: Sequence[Word], clusters: list[int], reach: float = SNAP_REACH) -> list[int]:
+    """Each change of voice moved to the longest pause between words within ``reach`` seconds.
+
+    A voice window is a second long, so where it straddles a change of speaker it hears both and
+    the change lands up to half a window off: the last word of one side goes to the other
+    ("...Sergey Petrovich, chief | engineer"), and the client's turn starts with the manager's
+    last word. People take turns at a pause, and the recogniser's word times show the pauses."""
+    out = list(clusters)
+    changes = [i for i in range(1, len(out)) if out[i] != out[i - 1]]
+    for i in changes:
+        best, best_gap = i, words[i].start - words[i - 1].end
+        # candidates inside the two runs that meet here: a pause beyond another change is not ours
+        j = i - 1
+        while j >= 1 and out[j] == out[j - 1] and words[i].start - words[j].start <= reach:
+            best, best_gap = _longer(words, j, best, best_gap)
+            j -= 1
+        j = i + 1
+        while j < len(out) and out[j] == out[j - 1] and words[j].start - words[i].start <= reach:
+            best, best_gap = _longer(words, j, best, best_gap)
+            j += 1
+        if best < i:
+            out[best:i] = [out[i]] * (i - best)
+        elif best > i:
+            out[i:best] = [out[i - 1]] * (best - i)
+    return out
+
+
+def _longer(words: Sequence[Word], j: int, best: int, best_gap: float) -> tuple[int, float]:
+    gap = words[j].start - words[j - 1].end
+    return (j, gap) if gap > best_gap + SNAP_MARGIN else (best, best_gap)
+
+
 def split_mono(
     asr: Sequence[AsrSegment], audio: np.ndarray, manager_score: Callable[[Sequence[str]], list[float]]
 ) -> SpeakerSplit:
@@ -264,6 +298,7 @@ def split_mono(
             word_cluster.append(round(float(path[inside].mean())))
         else:
             word_cluster.append(int(path[int(np.argmin(near))]))
+    word_cluster = _snap_to_pauses(words, word_cluster)
     if len(set(word_cluster)) < 2:
         return unknown
     texts = [
