@@ -5,14 +5,12 @@ BB-code only in what it writes (chat-bots-v2 formatting)."""
 from __future__ import annotations
 
 import asyncio
-import re
 from pathlib import Path
 
 from callcoach.pipeline.models import Findings, Objection, Sentiment, SentimentScore, Topic
 from tests.bot.conftest import BotHarness, LightAnalyzer, _harness, start_app
 from tests.bot.test_commands import HEAD, MANAGER, OTHER, texts
-
-MARKDOWN = re.compile(r"\*\*|__|^#+ |\]\(", re.M)
+from tests.helpers import markdown_in
 
 
 async def test_stats_on_a_portal_with_120_departments(bot_app: BotHarness) -> None:
@@ -84,7 +82,7 @@ async def test_markdown_never_reaches_a_message_or_a_comment(bot_app: BotHarness
     findings = _markdown_findings()
     comment = timeline_comment(findings, call_id="M-1", page_url=None)
     assert "[b]Совет:[/b]" in comment and "[b]Покажите ценность[/b]" in comment
-    assert not MARKDOWN.search(comment), comment
+    assert not markdown_in(comment), comment
 
     job_id = await bot_app.add_call("M-1", MANAGER, [])
     await bot_app.services.store.jobs.save(job_id, findings=findings.model_dump(mode="json"))
@@ -94,5 +92,5 @@ async def test_markdown_never_reaches_a_message_or_a_comment(bot_app: BotHarness
     answer = await bot_app.say(MANAGER, "/call M-1")
     for message in [*bot_app.portal.bot_messages, *bot_app.portal.notifications]:
         text = message.get("message") or message.get("MESSAGE") or ""
-        assert not MARKDOWN.search(text), text
+        assert not markdown_in(text), text
     assert "[b]Совет:[/b]" in texts(answer)

@@ -4,7 +4,6 @@ wrote it in Markdown."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,11 +11,9 @@ import pytest
 
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.portal import NGINX_404, FakePortal
-from tests.helpers import StartApp, wait_for
+from tests.helpers import StartApp, markdown_in, wait_for
 
 pytestmark = pytest.mark.slow
-
-MARKDOWN = re.compile(r"\*\*|__|^#+ |\]\(", re.M)
 
 
 @pytest.fixture
@@ -91,4 +88,4 @@ async def test_an_llm_summary_in_markdown_is_posted_as_bbcode(
     posted = [comment["COMMENT"]] + [m["message"] for m in portal.bot_messages]
     posted += [str(n["MESSAGE"]) for n in portal.notifications]
     for text in posted:
-        assert not MARKDOWN.search(text), text
+        assert not markdown_in(text), text
