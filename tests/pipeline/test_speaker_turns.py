@@ -30,3 +30,18 @@ def test_a_pause_beyond_another_change_is_not_taken() -> None:
     # a one-word turn between two changes keeps its word
     words = _words((0.0, 0.4), (1.5, 1.9), (1.95, 2.3), (2.35, 2.7))
     assert _snap_to_pauses(words, [0, 0, 1, 0]) == [0, 1, 1, 0]
+
+
+def test_the_end_of_a_sentence_beats_a_slightly_longer_comma_pause() -> None:
+    # "... right now, | well, I can't afford it. | There is leasing": Whisper stretches "it." into
+    # the silence after it, so the turn's real end reads shorter than the comma's pause before it
+    words = [
+        Word(start=0.0, end=0.4, text=" сейчас,"),
+        Word(start=0.7, end=1.0, text=" ну"),
+        Word(start=1.05, end=1.5, text=" потяну."),
+        Word(start=1.75, end=2.0, text=" Есть"),
+        Word(start=2.05, end=2.5, text=" лизинг"),
+    ]
+    # the voice changed a word early, on "потяну": the end of the sentence (0.25 s) is taken over
+    # the comma's pause (0.3 s), and the whole sentence stays the client's
+    assert _snap_to_pauses(words, [1, 1, 0, 0, 0]) == [1, 1, 1, 0, 0]
