@@ -244,7 +244,8 @@ def _viterbi(cost: np.ndarray, switch: float) -> np.ndarray:
 
 
 def _snap_to_pauses(words: Sequence[Word], clusters: list[int], reach: float = SNAP_REACH) -> list[int]:
-    """Each change of voice moved to the longest pause between words within ``reach`` seconds.
+    """Each change of voice moved to the longest pause between words within ``reach`` seconds
+    (a pause after the end of a sentence counting ``SENTENCE_END`` longer, ``_pause``).
 
     A voice window is a second long, so where it straddles a change of speaker it hears both and
     the change lands up to half a window off: the last word of one side goes to the other
