@@ -87,11 +87,44 @@ CLASSES = (*STANDARD_CODES, NONE, NOVEL)
 
 
 def packaged_texts() -> list[str]:
-    """Every line and context of the reference files (for the wording-overlap test)."""
+    """Every line and context of the reference files and every turn of the training calls (for
+    the wording-overlap test)."""
     out: list[str] = []
     for label in CLASSES:
         for e in _read(label):
             out.append(e.text)
             if e.context:
                 out.append(e.context)
+    out += [text for call in topic_calls() for _, text in call.turns]
     return out
+
+
+@dataclass(frozen=True)
+class TrainingCall:
+    """A whole call written blind from the topic definitions, labelled as a supervisor would."""
+
+    id: str
+    topic: str
+    sentiment: str
+    turns: tuple[tuple[str, str], ...]  # (speaker, text)
+
+
+@cache
+def topic_calls() -> tuple[TrainingCall, ...]:
+    """``reference_data/topic_calls.json``: the call-level topic layer's training calls (288 calls
+    by twelve authors, in 24 trades; scripts/import_topic_calls.py dropped every turn that shares
+    a four-word sequence with an evaluation set)."""
+    entry = resources.files(__package__).joinpath("reference_data").joinpath("topic_calls.json")
+    if not entry.is_file():
+        return ()
+    data: Any = json.loads(entry.read_text(encoding="utf-8"))
+    return tuple(
+        TrainingCall(
+            id=str(c["id"]),
+            topic=str(c["topic"]),
+            sentiment=str(c["sentiment"]),
+            turns=tuple((str(t["speaker"]), str(t["text"])) for t in c["turns"] if str(t["text"]).strip()),
+        )
+        for c in data
+        if c.get("turns")
+    )
