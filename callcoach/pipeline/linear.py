@@ -136,7 +136,8 @@ class FittedModels:
         return model
 
     # the line store's size limit: the reference lines, the manager lines they answer and the
-    # topic lines (7,700, about 27 MB with two encoders) and many portals' custom examples fit
+    # topic lines and the training calls' turns (11,700, about 42 MB with two encoders) and many
+    # portals' custom examples fit
     MAX_LINES = 20000
 
     def lines(

@@ -10,6 +10,7 @@ never downloaded.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from functools import partial
@@ -18,9 +19,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from callcoach.pipeline.embeddings import Embedder, features
-from callcoach.pipeline.linear import FittedModels
+from callcoach.pipeline.linear import FittedModels, SoftmaxRegression
 from callcoach.pipeline.models import Objection, Segment, Sentiment, SentimentLabel, SentimentScore
 from callcoach.pipeline.phrasebook import sentiment_examples
+from callcoach.pipeline.reference import topic_calls
 from callcoach.pipeline.textutil import words
 
 LABELS: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")
@@ -95,6 +97,32 @@ class SentimentModel(Protocol):
         """(n, 3) probabilities in ``LABELS`` order."""
         ...
 
+    def call_probabilities(self, texts: Sequence[str]) -> np.ndarray | None:
+        """(3,) probabilities for the client's turns read as a whole, or None without a
+        whole-call layer."""
+        ...
+
+
+# A long call's turns mostly read neutral one by one, and the mood of many clients is in how the
+# whole call goes (a dozen dry, ever shorter answers; warmth spread thin over the call). A layer
+# learnt from whole calls (reference.topic_calls: 288 calls written blind, each with the client's
+# mood) reads the client's turns as a whole: their mean vector beside that of their second half.
+# It only speaks where the turns left the call neutral, in a call of WHOLE_CALL_TURNS turns or more
+# (a short call's few turns say it all), and only when sure. Chosen on the dev calls, the
+# paraphrase sets and the training calls (each author's read by a layer fitted without them).
+WHOLE_CALL_TURNS = 10
+WHOLE_CALL_SURE = 0.8
+WHOLE_CALL_L2 = 1e-3
+
+
+def client_vector(x: np.ndarray) -> np.ndarray:
+    """The client's turn feature rows as one unit vector: the mean of the unit rows beside the
+    mean of the second half's."""
+    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-9)
+    half = unit[-max(1, round(len(unit) * ENDING_SHARE)) :]
+    v = np.concatenate([unit.mean(axis=0), half.mean(axis=0)])
+    return np.asarray(v / max(float(np.linalg.norm(v)), 1e-9))
+
 
 class LearntSentiment:
     """A softmax regression over sentence vectors, fitted at start-up on the reference lines
@@ -126,6 +154,48 @@ class LearntSentiment:
             class_weights=counts.mean() / counts,
             l2=self.L2,
         )
+        self._calls = self._fit_calls(fitted or FittedModels(None))
+
+    def _fit_calls(self, fitted: FittedModels) -> SoftmaxRegression | None:
+        """The whole-call layer, fitted on the training calls' client turns (each embedded once and
+        kept on disk with the reference lines)."""
+        calls = [c for c in topic_calls() if c.sentiment in LABELS and any(s == "client" for s, _ in c.turns)]
+        if not calls:
+            return None
+        turns = {
+            json.dumps(said, ensure_ascii=False): said
+            for said in ([t for s, t in c.turns if s == "client"] for c in calls)
+        }
+        lines = partial(fitted.lines, featurize=partial(features, self.embedders), encoders=self.name)
+
+        def vectors(batch: Sequence[str]) -> np.ndarray:
+            x, out, at = lines([t for k in batch for t in turns[k]]), [], 0
+            for k in batch:
+                out.append(client_vector(x[at : at + len(turns[k])]))
+                at += len(turns[k])
+            return np.stack(out)
+
+        keys = [json.dumps([t for s, t in c.turns if s == "client"], ensure_ascii=False) for c in calls]
+        y = np.array([LABELS.index(c.sentiment) for c in calls])
+        counts = np.bincount(y, minlength=len(LABELS)).astype(np.float64)
+        return fitted.fit(
+            "sentiment-calls",
+            keys,
+            list(y),
+            len(LABELS),
+            vectors,
+            encoders=self.name,
+            # the training calls' mood mix is the authors' brief, not a sales team's traffic
+            class_weights=counts.mean() / np.maximum(counts, 1.0),
+            l2=WHOLE_CALL_L2,
+            steps=1500,
+            rate=2.0,
+        )
+
+    def call_probabilities(self, texts: Sequence[str]) -> np.ndarray | None:
+        if self._calls is None or not texts:
+            return None
+        return np.asarray(self._calls.predict(client_vector(features(self.embedders, texts))[None])[0])
 
     def turn_probabilities(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -168,6 +238,9 @@ class TransformersSentiment:
         for src, dst in self._order.items():
             out[:, dst] += probs[:, src]
         return out
+
+    def call_probabilities(self, texts: Sequence[str]) -> np.ndarray | None:
+        return None  # a trained sentiment model reads the turns themselves well
 
 
 def _label_order(id2label: dict[Any, str]) -> dict[int, int]:
@@ -269,4 +342,10 @@ def analyse_sentiment(
     if overall is None:
         overall = _aggregate(probs, weights)
     assert overall is not None
+    if overall.label == "neutral" and len(texts) >= WHOLE_CALL_TURNS and client_mask.any():
+        whole = model.call_probabilities([t for t, said in zip(texts, client_mask, strict=True) if said])
+        if whole is not None and LABELS[int(np.argmax(whole))] != "neutral":
+            sure = float(np.max(whole))
+            if sure >= WHOLE_CALL_SURE:
+                overall = SentimentScore(label=LABELS[int(np.argmax(whole))], score=round(sure, 3))
     return Sentiment(overall=overall, manager=by["manager"], client=by["client"])
