@@ -101,7 +101,8 @@ def packaged_texts() -> list[str]:
 
 @dataclass(frozen=True)
 class TrainingCall:
-    """A whole call written blind from the topic definitions, labelled as a supervisor would."""
+    """A whole call written blind from the topic, mood and objection definitions, labelled as a
+    supervisor would."""
 
     id: str
     topic: str
@@ -111,9 +112,9 @@ class TrainingCall:
 
 @cache
 def topic_calls() -> tuple[TrainingCall, ...]:
-    """``reference_data/topic_calls.json``: the call-level topic layer's training calls (288 calls
-    by twelve authors, in 24 trades; scripts/import_topic_calls.py dropped every turn that shares
-    a four-word sequence with an evaluation set)."""
+    """``reference_data/topic_calls.json``: the whole-call topic and sentiment layers' training
+    calls (288 calls by twelve authors, in 48 trades; scripts/import_topic_calls.py dropped every
+    turn that shares a four-word sequence with an evaluation set)."""
     entry = resources.files(__package__).joinpath("reference_data").joinpath("topic_calls.json")
     if not entry.is_file():
         return ()

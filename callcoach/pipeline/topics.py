@@ -124,7 +124,7 @@ OBJECTION_HINTS: dict[str, tuple[str, float]] = {
 # and volumes every order, partnership and complaint call has too. A second layer reads the mean
 # of the call's turn vectors (the opening weighed as above), learnt from whole calls
 # (reference.topic_calls: 288 calls written blind from the topic definitions by twelve authors in
-# 24 trades). It knows the standard topics only; its log-probabilities, centred, are added to
+# 48 trades). It knows the standard topics only; its log-probabilities, centred, are added to
 # theirs, so a portal's custom topic is neither helped nor hurt by it. In a short call the whole is
 # its few turns and the layer adds little but a lean on words ("предлагаем сотрудничество" read as
 # a partnership offer in a four-turn sales call), so its weight grows with the call's length up to
