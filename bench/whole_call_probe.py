@@ -73,10 +73,6 @@ def read(text: TextAnalyzer, truth: dict[str, Any], group: str) -> Read:
     texts = [s.text for s in segments]
     f = text.analyze_transcript(segments, channels="stereo")
     x = features(text.topics.embedders, texts)  # type: ignore[attr-defined]
-    shares = text.topics._model(topics._topics(None)).predict(x)[:, : len(STANDARD)]  # type: ignore[attr-defined]
-    w = np.ones(len(texts))
-    w[: topics.OPENING_TURNS] = topics.OPENING_WEIGHT
-    per_turn = np.log((shares * w[:, None]).sum(axis=0) / w.sum() + 1e-6)
     found = [o.category for o in f.objections] + ["novel"] * bool(f.new_category_candidates)
     client = [t for s, t in zip(segments, texts, strict=True) if s.speaker != "manager"] or texts
     rule = sent.analyse_sentiment(_TurnsOnly(text.sentiment), segments, f.objections).overall.label
@@ -85,7 +81,7 @@ def read(text: TextAnalyzer, truth: dict[str, Any], group: str) -> Read:
         truth["topic"],
         truth["sentiment"],
         len(texts),
-        topics.apply_hints(STANDARD, per_turn, found),
+        text.topics.turn_scores(topics._topics(None), x, found),  # type: ignore[attr-defined]
         topics.call_vector(x),
         sent.client_vector(features(text.topics.embedders, client)),  # type: ignore[attr-defined]
         rule,

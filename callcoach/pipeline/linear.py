@@ -135,6 +135,44 @@ class FittedModels:
                 pass  # a read-only data dir costs the next start a refit, nothing more
         return model
 
+    def fit_groups(
+        self,
+        name: str,
+        groups: Sequence[Sequence[str]],
+        labels: Sequence[int],
+        n_classes: int,
+        featurize: Callable[[Sequence[str]], np.ndarray],
+        pool: Callable[[np.ndarray], np.ndarray],
+        *,
+        encoders: str,
+        l2: float,
+    ) -> SoftmaxRegression:
+        """A regression over groups of lines (a call's turns), each group's line vectors pooled
+        into one vector (``pool``). Every line is embedded once into the line store under
+        ``encoders``, beside the reference lines; the classes weigh equally, since the groups'
+        label mix is whoever wrote them, not what a portal sees."""
+        keys = [json.dumps(list(g), ensure_ascii=False) for g in groups]
+        members = dict(zip(keys, groups, strict=True))
+
+        def vectors(batch: Sequence[str]) -> np.ndarray:
+            x = self.lines([t for k in batch for t in members[k]], featurize, encoders=encoders)
+            ends = np.cumsum([len(members[k]) for k in batch])
+            return np.stack([pool(part) for part in np.split(x, ends[:-1])])
+
+        counts = np.bincount(np.asarray(labels), minlength=n_classes).astype(np.float64)
+        return self.fit(
+            name,
+            keys,
+            labels,
+            n_classes,
+            vectors,
+            encoders=encoders,
+            class_weights=counts.mean() / np.maximum(counts, 1.0),
+            l2=l2,
+            steps=1500,
+            rate=2.0,
+        )
+
     # the line store's size limit: the reference lines, the manager lines they answer and the
     # topic lines and the training calls' turns (11,700, about 42 MB with two encoders) and many
     # portals' custom examples fit

@@ -10,7 +10,6 @@ never downloaded.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from functools import partial
@@ -159,37 +158,20 @@ class LearntSentiment:
     def _fit_calls(self, fitted: FittedModels) -> SoftmaxRegression | None:
         """The whole-call layer, fitted on the training calls' client turns (each embedded once and
         kept on disk with the reference lines)."""
-        calls = [c for c in topic_calls() if c.sentiment in LABELS and any(s == "client" for s, _ in c.turns)]
-        if not calls:
+        said = [(c.sentiment, [t for s, t in c.turns if s == "client"]) for c in topic_calls()]
+        said = [(mood, turns) for mood, turns in said if mood in LABELS and turns]
+        if not said:
             return None
-        turns = {
-            json.dumps(said, ensure_ascii=False): said
-            for said in ([t for s, t in c.turns if s == "client"] for c in calls)
-        }
-        lines = partial(fitted.lines, featurize=partial(features, self.embedders), encoders=self.name)
-
-        def vectors(batch: Sequence[str]) -> np.ndarray:
-            x, out, at = lines([t for k in batch for t in turns[k]]), [], 0
-            for k in batch:
-                out.append(client_vector(x[at : at + len(turns[k])]))
-                at += len(turns[k])
-            return np.stack(out)
-
-        keys = [json.dumps([t for s, t in c.turns if s == "client"], ensure_ascii=False) for c in calls]
-        y = np.array([LABELS.index(c.sentiment) for c in calls])
-        counts = np.bincount(y, minlength=len(LABELS)).astype(np.float64)
-        return fitted.fit(
+        return fitted.fit_groups(
             "sentiment-calls",
-            keys,
-            list(y),
+            [turns for _, turns in said],
+            [LABELS.index(mood) for mood, _ in said],
             len(LABELS),
-            vectors,
-            encoders=self.name,
-            # the training calls' mood mix is the authors' brief, not a sales team's traffic
-            class_weights=counts.mean() / np.maximum(counts, 1.0),
+            partial(features, self.embedders),
+            client_vector,
+            # the line store the topic layer and the reference lines use: one vector per turn
+            encoders="+".join(e.name for e in self.embedders),
             l2=WHOLE_CALL_L2,
-            steps=1500,
-            rate=2.0,
         )
 
     def call_probabilities(self, texts: Sequence[str]) -> np.ndarray | None:
@@ -344,8 +326,8 @@ def analyse_sentiment(
     assert overall is not None
     if overall.label == "neutral" and len(texts) >= WHOLE_CALL_TURNS and client_mask.any():
         whole = model.call_probabilities([t for t, said in zip(texts, client_mask, strict=True) if said])
-        if whole is not None and LABELS[int(np.argmax(whole))] != "neutral":
-            sure = float(np.max(whole))
-            if sure >= WHOLE_CALL_SURE:
-                overall = SentimentScore(label=LABELS[int(np.argmax(whole))], score=round(sure, 3))
+        if whole is not None:
+            label = LABELS[int(np.argmax(whole))]
+            if label != "neutral" and float(np.max(whole)) >= WHOLE_CALL_SURE:
+                overall = SentimentScore(label=label, score=round(float(np.max(whole)), 3))
     return Sentiment(overall=overall, manager=by["manager"], client=by["client"])

@@ -5,7 +5,6 @@ Custom topics are accepted as extra ``{label: description or [phrases]}``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Protocol
@@ -229,37 +228,31 @@ class LearntTopics:
         if not calls:
             return None
         standard = list(TOPIC_PROTOTYPES)
-        keys = [json.dumps([t for _, t in c.turns], ensure_ascii=False) for c in calls]
-        turns = {k: [t for _, t in c.turns] for k, c in zip(keys, calls, strict=True)}
-        lines = partial(
-            self._fitted.lines,
-            featurize=partial(features, self.embedders),
-            encoders="+".join(e.name for e in self.embedders),
-        )
-
-        def vectors(batch: Sequence[str]) -> np.ndarray:
-            texts = [t for k in batch for t in turns[k]]
-            x, out, at = lines(texts), [], 0
-            for k in batch:
-                out.append(call_vector(x[at : at + len(turns[k])]))
-                at += len(turns[k])
-            return np.stack(out)
-
-        y = np.array([standard.index(c.topic) for c in calls])
-        counts = np.bincount(y, minlength=len(standard)).astype(np.float64)
-        return self._fitted.fit(
+        return self._fitted.fit_groups(
             "topic-calls",
-            keys,
-            list(y),
+            [[t for _, t in c.turns] for c in calls],
+            [standard.index(c.topic) for c in calls],
             len(standard),
-            vectors,
-            encoders=self.name,
-            # the training calls' topic mix is the authors' brief, not a sales team's traffic
-            class_weights=counts.mean() / np.maximum(counts, 1.0),
+            partial(features, self.embedders),
+            call_vector,
+            encoders="+".join(e.name for e in self.embedders),
             l2=CALL_L2,
-            steps=1500,
-            rate=2.0,
         )
+
+    def turn_scores(
+        self, topics: dict[str, list[str]], x: np.ndarray, objections: Sequence[str]
+    ) -> np.ndarray:
+        """Per topic, the log of its mean share over the turns (feature rows ``x``, the opening
+        weighing more) plus the sales prior and the objection hints: the call's score before the
+        whole-call layer."""
+        labels = list(topics)
+        shares = self._model(topics).predict(x)[:, : len(labels)]
+        weights = np.ones(len(x))
+        weights[:OPENING_TURNS] = OPENING_WEIGHT
+        scores = np.log((shares * weights[:, None]).sum(axis=0) / weights.sum() + 1e-6)
+        if "sales" in labels:
+            scores[labels.index("sales")] += SALES_PRIOR
+        return apply_hints(labels, scores, objections)
 
     def _whole_call(self, labels: Sequence[str], x: np.ndarray) -> np.ndarray:
         out = np.zeros(len(labels))
@@ -285,13 +278,7 @@ class LearntTopics:
         topics = _topics(extra)
         labels = list(topics)
         x = features(self.embedders, texts)
-        shares = self._model(topics).predict(x)[:, : len(labels)]
-        weights = np.ones(len(texts))
-        weights[:OPENING_TURNS] = OPENING_WEIGHT
-        scores = np.log((shares * weights[:, None]).sum(axis=0) / weights.sum() + 1e-6)
-        if "sales" in labels:
-            scores[labels.index("sales")] += SALES_PRIOR
-        scores = apply_hints(labels, scores, objections) + self._whole_call(labels, x)
+        scores = self.turn_scores(topics, x, objections) + self._whole_call(labels, x)
         probs = np.exp(scores - scores.max())
         probs /= probs.sum()
         best = int(np.argmax(scores))
