@@ -65,6 +65,21 @@ def evaluation_grams(calls_dir: Path) -> set[tuple[str, ...]]:
     return out
 
 
+def add_calls_option(ap: argparse.ArgumentParser) -> None:
+    """``--calls DIR``: the shared dev calls every imported line is checked against."""
+    default = Path(os.environ.get("CALLCOACH_SHARED_DIR", ROOT.parent / "shared")) / "calls"
+    ap.add_argument("--calls", type=Path, default=default)
+
+
+def evaluation_or_none(calls_dir: Path) -> set[tuple[str, ...]] | None:
+    """The evaluation sets' four-word sequences, or None (said on stderr) without the dev calls:
+    nothing is imported unchecked."""
+    if not calls_dir.is_dir():
+        print(f"{calls_dir}: no evaluation calls to check against", file=sys.stderr)
+        return None
+    return evaluation_grams(calls_dir)
+
+
 def key(text: str) -> str:
     return " ".join(_WORD.findall(text.lower().replace("ё", "е")))
 
@@ -72,13 +87,11 @@ def key(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("source", type=Path)
-    default_calls = Path(os.environ.get("CALLCOACH_SHARED_DIR", ROOT.parent / "shared")) / "calls"
-    ap.add_argument("--calls", type=Path, default=default_calls)
+    add_calls_option(ap)
     args = ap.parse_args(argv)
-    if not args.calls.is_dir():
-        print(f"{args.calls}: no evaluation calls to check against", file=sys.stderr)
+    evaluation = evaluation_or_none(args.calls)
+    if evaluation is None:
         return 2
-    evaluation = evaluation_grams(args.calls)
     loaded: dict[str, list[dict[str, str]]] = {}
     for label in CLASSES:
         path = args.source / f"{label}.json"

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from collections import Counter
 from pathlib import Path
 
-from import_reference import ROOT, TARGET, evaluation_grams, grams
+from import_reference import ROOT, TARGET, add_calls_option, evaluation_or_none, grams
 
 TOPICS = ("sales", "support", "consultation", "complaint", "info_request", "order", "partnership")
 SENTIMENTS = ("negative", "neutral", "positive")
@@ -29,13 +27,11 @@ SENTIMENTS = ("negative", "neutral", "positive")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("sources", type=Path, nargs="+")
-    default_calls = Path(os.environ.get("CALLCOACH_SHARED_DIR", ROOT.parent / "shared")) / "calls"
-    ap.add_argument("--calls", type=Path, default=default_calls)
+    add_calls_option(ap)
     args = ap.parse_args(argv)
-    if not args.calls.is_dir():
-        print(f"{args.calls}: no evaluation calls to check against", file=sys.stderr)
+    evaluation = evaluation_or_none(args.calls)
+    if evaluation is None:
         return 2
-    evaluation = evaluation_grams(args.calls)
     calls, why = [], Counter[str]()
     for path in args.sources:
         for call in json.loads(path.read_text(encoding="utf-8"))["calls"]:
