@@ -33,6 +33,8 @@ when configured); by default the offline embedding models.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import itertools
 import json
 import os
 import re
@@ -259,6 +261,15 @@ def _wanted(name: str, filters: Sequence[str]) -> bool:
     return not filters or any(f.lower() in name.lower() for f in filters)
 
 
+def sweep(settings: Sequence[str]) -> list[dict[str, Any]]:
+    """``["objection=0.85,0.9", "unsure_extra=0.1"]`` -> every combination, as field values."""
+    axes = []
+    for item in settings:
+        name, _, values = item.partition("=")
+        axes.append([(name.strip(), float(v)) for v in values.split(",")])
+    return [dict(combo) for combo in itertools.product(*axes)]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--calls", type=Path, default=default_calls_dir())
@@ -283,6 +294,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--save-transcripts", type=Path, help="write this run's transcripts to this pack")
     ap.add_argument("-v", "--verbose", action="store_true", help="list every miss")
+    ap.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="NAME=V[,V...]",
+        help="set an ObjectionThresholds field (a decision one, not one the fit depends on); "
+        "several values run every combination in turn, on the same models and embeddings",
+    )
     args = ap.parse_args(argv)
 
     from callcoach.pipeline.analyzer import Analyzer
@@ -314,27 +333,32 @@ def main(argv: list[str] | None = None) -> int:
             refine = partial(llm.__call__, categories=merge_categories(None))
             print(f"objections by the LLM: {llm.llm.name} (offline result where it fails)")
         print(f"text models: {text.versions}")
-        print(HEADER)
-        for name, group in dev:
-            if _wanted(name, args.sets):
-                text_level(text, group, name, args.verbose, refine)
-        script_names = {p.stem for p in scripts}
-        for path in scripts:
-            if _wanted(path.stem, args.sets):
-                text_level(text, script_truths(path), path.stem, args.verbose, refine)
-        for s in audio_sets[len(dev) :]:
-            if s.name not in script_names and _wanted(s.name, args.sets):
-                text_level(text, s.truths, s.name, args.verbose, refine)
-        if args.no_audio:
-            return 0
-        # the transcript keys hash each recording again: only worth it when a pack is written
-        transcribed: list[str] | None = [] if args.save_transcripts else None
-        for s in audio_sets:
-            if not _wanted(s.name, args.sets):
+        base = text.objections.thresholds
+        for values in sweep(args.threshold):
+            text.objections.thresholds = dataclasses.replace(base, **values)
+            if values:
+                print(f"\nthresholds: {values}")
+            print(HEADER)
+            for name, group in dev:
+                if _wanted(name, args.sets):
+                    text_level(text, group, name, args.verbose, refine)
+            script_names = {p.stem for p in scripts}
+            for path in scripts:
+                if _wanted(path.stem, args.sets):
+                    text_level(text, script_truths(path), path.stem, args.verbose, refine)
+            for s in audio_sets[len(dev) :]:
+                if s.name not in script_names and _wanted(s.name, args.sets):
+                    text_level(text, s.truths, s.name, args.verbose, refine)
+            if args.no_audio:
                 continue
-            for suffix, kind in ((".stereo.mp3", "stereo"), (".mp3", "mono")):
-                if kind in args.recordings:
-                    audio_level(analyzer, s, suffix, kind, args.verbose, refine, transcribed)
+            # the transcript keys hash each recording again: only worth it when a pack is written
+            transcribed: list[str] | None = [] if args.save_transcripts else None
+            for s in audio_sets:
+                if not _wanted(s.name, args.sets):
+                    continue
+                for suffix, kind in ((".stereo.mp3", "stereo"), (".mp3", "mono")):
+                    if kind in args.recordings:
+                        audio_level(analyzer, s, suffix, kind, args.verbose, refine, transcribed)
         if args.save_transcripts and transcribed is not None and analyzer.asr_cache is not None:
             n = save(analyzer.asr_cache, transcribed, args.save_transcripts)
             print(f"{n} transcripts written to {args.save_transcripts}")

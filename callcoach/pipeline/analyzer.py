@@ -6,6 +6,7 @@ are synchronous and meant to run on one dedicated executor thread.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -92,6 +93,9 @@ class Analyzer:
         return {
             "findings": FINDINGS_VERSION,
             "pipeline": self._fingerprint,  # the classifiers' code and reference data
+            # set at run time by bench/accuracy.py's --threshold: findings made at another bar
+            # must not be served from the cache
+            "objection_thresholds": dataclasses.asdict(self.text.objections.thresholds),
             "whisper": s.whisper_model,
             "language": s.language,
             "stereo_manager": s.stereo_manager_channel,

@@ -28,7 +28,7 @@ from callcoach.pipeline.embeddings import Embedder, features
 from callcoach.pipeline.linear import FittedModels, RecentModels, SoftmaxRegression
 from callcoach.pipeline.models import Category, NewCategoryCandidate, Objection, Segment
 from callcoach.pipeline.phrasebook import manager_lines
-from callcoach.pipeline.reference import NONE, NOVEL, Example, reference_examples
+from callcoach.pipeline.reference import NONE, NOVEL, Example, TrainingCall, reference_examples, topic_calls
 from callcoach.pipeline.textutil import sentences, words
 
 
@@ -67,6 +67,13 @@ class ObjectionThresholds:
     neighbours_share: float = 0.5
     neighbours: int = 10  # the class's score is its mean similarity to this many nearest lines
     neighbour_temperature: float = 0.02  # similarities are close together: a sharp softmax
+    # learn also from the client turns of the whole training calls whose objections were labelled
+    # (reference.topic_calls): turns as clients say them in a call, with the manager's real line
+    # before them, most of them ordinary talk that a lone reference line never shows. Off until
+    # the bar is chosen with it: with 288 labelled calls (scripts/training_calls) dev13-36 text
+    # went to precision 0.82-0.87 and no invented objection, but recall fell (F1 0.778 at 0.80,
+    # 0.765 at 0.85, 0.621 at 0.94; 0.771 without); bench/objection_probe.py reads it
+    call_turns: bool = False
 
 
 @dataclass
@@ -116,6 +123,7 @@ class ObjectionClassifier:
         thresholds: ObjectionThresholds | None = None,
         *,
         fitted: FittedModels | None = None,
+        training_calls: Sequence[TrainingCall] | None = None,
     ) -> None:
         if not embedders:
             raise ValueError("at least one embedder is needed")
@@ -123,6 +131,9 @@ class ObjectionClassifier:
         self.thresholds = thresholds or ObjectionThresholds()
         self._fitted = fitted or FittedModels(None)
         self._recent: RecentModels[_Model] = RecentModels(self.CACHE)
+        # the whole calls whose client turns it learns from; bench/objection_probe.py leaves an
+        # author's calls out to read the detector on them
+        self._calls = tuple(topic_calls() if training_calls is None else training_calls)
 
     @property
     def name(self) -> str:
@@ -174,18 +185,22 @@ class ObjectionClassifier:
                     pairs.append(e)
                     labels.append(label)
 
+        from_calls = call_examples(self._calls) if self.thresholds.call_turns else {}
         for j, c in enumerate(categories):
             own = [Example("", x) for x in c.examples]
             if c.description:
                 own.append(Example("", c.description))
-            add([*own, *reference.get(c.code, ())] if c.standard or c.code in reference else own, j)
+            known = [*reference.get(c.code, ()), *from_calls.get(c.code, ())]
+            add([*own, *known] if c.standard or c.code in reference else own, j)
             if not own and c.code not in reference:
                 add([Example("", c.name)], j)
-        adopted, novel = self._adopt_novel(categories, reference[NOVEL], pairs, labels)
+        novel_lines = [*reference[NOVEL], *from_calls.get(NOVEL, ())]
+        adopted, novel = self._adopt_novel(categories, novel_lines, pairs, labels)
         for j, e in adopted:
             add([e], j)
         add(novel, len(categories))
-        add([*reference[NONE], *(Example("", x) for x in manager_lines())], len(categories) + 1)
+        ordinary = [*reference[NONE], *from_calls.get(NONE, ()), *(Example("", x) for x in manager_lines())]
+        add(ordinary, len(categories) + 1)
         y = np.array(labels)
         n = len(categories) + 2
         # every category (and "other") weighs as much as an average one, however many lines it has
@@ -373,6 +388,21 @@ class ObjectionClassifier:
                 )
             )
         return objections, candidates
+
+
+def call_examples(calls: Sequence[TrainingCall]) -> dict[str, tuple[Example, ...]]:
+    """Class -> the client turns of the training calls whose objections were labelled, each with
+    the manager's line before it as ``detect`` sees it (``context_before``); unlabelled client
+    turns are ordinary talk (``none``)."""
+    out: dict[str, list[Example]] = {}
+    for call in calls:
+        if call.objections is None:
+            continue
+        segments = [Segment(speaker=s, start=0.0, end=0.0, text=t) for s, t in call.turns]
+        for i, (seg, label) in enumerate(zip(segments, call.objections, strict=True)):
+            if seg.speaker == "client":
+                out.setdefault(label or NONE, []).append(Example(context_before(segments, i), seg.text))
+    return {label: tuple(examples) for label, examples in out.items()}
 
 
 def _units(text: str) -> list[str]:

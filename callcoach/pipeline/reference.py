@@ -108,24 +108,32 @@ class TrainingCall:
     topic: str
     sentiment: str
     turns: tuple[tuple[str, str], ...]  # (speaker, text)
+    # per turn, the objection category a client turn raises ("" for none); None when the call's
+    # objections were not kept (the first 288 calls: only their topic and mood survived)
+    objections: tuple[str, ...] | None = None
+
+
+def _training_call(c: dict[str, Any]) -> TrainingCall:
+    turns = [t for t in c["turns"] if str(t["text"]).strip()]
+    return TrainingCall(
+        id=str(c["id"]),
+        topic=str(c["topic"]),
+        sentiment=str(c["sentiment"]),
+        turns=tuple((str(t["speaker"]), str(t["text"])) for t in turns),
+        objections=tuple(str(t.get("objection") or "") for t in turns)
+        if c.get("objections_labelled")
+        else None,
+    )
 
 
 @cache
 def topic_calls() -> tuple[TrainingCall, ...]:
-    """``reference_data/topic_calls.json``: the whole-call topic and sentiment layers' training
-    calls (288 calls by twelve authors, in 48 trades; scripts/import_topic_calls.py dropped every
+    """``reference_data/topic_calls.json``: whole calls written blind by 24 authors in 96 trades,
+    for the whole-call topic and sentiment layers and, where their objections were kept, as
+    client turns in context for the objection model (scripts/import_topic_calls.py dropped every
     turn that shares a four-word sequence with an evaluation set)."""
     entry = resources.files(__package__).joinpath("reference_data").joinpath("topic_calls.json")
     if not entry.is_file():
         return ()
     data: Any = json.loads(entry.read_text(encoding="utf-8"))
-    return tuple(
-        TrainingCall(
-            id=str(c["id"]),
-            topic=str(c["topic"]),
-            sentiment=str(c["sentiment"]),
-            turns=tuple((str(t["speaker"]), str(t["text"])) for t in c["turns"] if str(t["text"]).strip()),
-        )
-        for c in data
-        if c.get("turns")
-    )
+    return tuple(_training_call(c) for c in data if c.get("turns"))
