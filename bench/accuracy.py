@@ -89,20 +89,24 @@ class Score:
     sent_ok: int = 0
     errors: list[str] = field(default_factory=list)
 
-    def add(self, call_id: str, truth: dict[str, Any], f: Findings) -> None:
-        t, p = truth_labels(truth), found_labels(f)
+    def count(self, t: set[str], p: set[str]) -> None:
+        """One call's objections: the truth's labels against those found."""
         self.tp += len(t & p)
         self.fp += len(p - t)
         self.fn += len(t - p)
+        self.n += 1
         if not t:
             self.clean += 1
             self.invented += bool(p)
+
+    def add(self, call_id: str, truth: dict[str, Any], f: Findings) -> None:
+        t, p = truth_labels(truth), found_labels(f)
+        self.count(t, p)
         if t != p:
             quotes = "; ".join(f"{o.category}: «{o.quote}»" for o in f.objections)
             cands = "; ".join(f"novel: «{c.quote}»" for c in f.new_category_candidates)
             said = "; ".join(x for x in (quotes, cands) if x)
             self.errors.append(f"{call_id}: truth {sorted(t)} found {sorted(p)}  [{said}]")
-        self.n += 1
         self.topic_ok += f.topic.label == truth["topic"]
         self.sent_ok += f.sentiment.overall.label == truth["sentiment"]
         if f.topic.label != truth["topic"]:

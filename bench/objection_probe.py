@@ -60,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(judged)} labelled calls by {len(authors)} authors; {len(calls)} training calls in all")
     scores = {bar: Score() for bar in args.bars}
     per_author = {bar: {a: Score() for a in authors} for bar in args.bars}
+    base = ObjectionThresholds(call_turns=not args.no_call_turns)
     t0 = time.perf_counter()
     for held in authors:
-        base = ObjectionThresholds(call_turns=not args.no_call_turns)
         others = [c for c in calls if author(c) != held]
         detector = ObjectionClassifier(text.embedders, base, fitted=fitted, training_calls=others)
         for call in (c for c in judged if author(c) == held):
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                 found, candidates = detector.detect(segments, categories, speakers_known=True)
                 got = {o.category for o in found} | ({"novel"} if candidates else set())
                 for score in (scores[bar], per_author[bar][held]):
-                    tally(score, labels(call), got)
+                    score.count(labels(call), got)
         print(f"  {held}: {time.perf_counter() - t0:.0f} s", flush=True)
     print(f"\n{'bar':>6} {'F1':>6} {'prec':>6} {'recall':>6} {'invented/clean':>15}  F1 per author")
     for bar, s in scores.items():
@@ -82,16 +82,6 @@ def main(argv: list[str] | None = None) -> int:
         row = f"{bar:6.2f} {s.f1:6.3f} {s.precision:6.3f} {s.recall:6.3f} {s.invented:>7d}/{s.clean:<7d}"
         print(f"{row}  {spread}")
     return 0
-
-
-def tally(score: Score, truth: set[str], found: set[str]) -> None:
-    score.tp += len(truth & found)
-    score.fp += len(found - truth)
-    score.fn += len(truth - found)
-    score.n += 1
-    if not truth:
-        score.clean += 1
-        score.invented += bool(found)
 
 
 if __name__ == "__main__":

@@ -128,10 +128,11 @@ def _training_call(c: dict[str, Any]) -> TrainingCall:
 
 @cache
 def topic_calls() -> tuple[TrainingCall, ...]:
-    """``reference_data/topic_calls.json``: whole calls written blind by 24 authors in 96 trades,
-    for the whole-call topic and sentiment layers and, where their objections were kept, as
-    client turns in context for the objection model (scripts/import_topic_calls.py dropped every
-    turn that shares a four-word sequence with an evaluation set)."""
+    """``reference_data/topic_calls.json``: the whole-call topic and sentiment layers' training
+    calls (288 calls by twelve authors, in 48 trades; scripts/import_topic_calls.py dropped every
+    turn that shares a four-word sequence with an evaluation set). Calls imported with their
+    objection labels also teach the objection model (``ObjectionThresholds.call_turns``); the
+    labelled batch waits in scripts/training_calls."""
     entry = resources.files(__package__).joinpath("reference_data").joinpath("topic_calls.json")
     if not entry.is_file():
         return ()
